@@ -17,7 +17,6 @@ import (
 	"github.com/tetherkit/tether/persistent"
 )
 
-
 // testConn is a connection the test controls. Its peer "closes" it with
 // die; Close starts closing and, unless slow, finishes at once.
 type testConn struct {
