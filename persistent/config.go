@@ -77,13 +77,13 @@ type Config[A comparable, C Connection] struct {
 func (c *Config[A, C]) validate() error {
 	var errs []error
 	if c.ServerName == "" {
-		errs = append(errs, errors.New("ServerName is empty"))
+		errs = append(errs, errors.New("field ServerName is empty"))
 	}
 	if c.Resolver == nil {
-		errs = append(errs, errors.New("Resolver is nil"))
+		errs = append(errs, errors.New("field Resolver is nil"))
 	}
 	if c.Connect == nil {
-		errs = append(errs, errors.New("Connect is nil"))
+		errs = append(errs, errors.New("field Connect is nil"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return &ConfigError{Err: err}
