@@ -111,5 +111,8 @@ func (c *Config[A, C]) validate() error {
 // ConfigError reports an invalid Config.
 type ConfigError struct{ Err error }
 
+// Error says what is wrong with the Config.
 func (e *ConfigError) Error() string { return "persistent: invalid config: " + e.Err.Error() }
+
+// Unwrap returns the problems found, joined.
 func (e *ConfigError) Unwrap() error { return e.Err }

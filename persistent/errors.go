@@ -41,6 +41,7 @@ type PanicError struct {
 	Stack []byte // the panicking goroutine's stack, for logs
 }
 
+// Error returns "panic in OP: VALUE".
 func (e *PanicError) Error() string { return fmt.Sprintf("panic in %s: %v", e.Op, e.Value) }
 
 // Unwrap returns the panic value if it is an error.
