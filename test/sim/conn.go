@@ -129,7 +129,7 @@ func (e *endpoint) waitChan() <-chan struct{} {
 // notify wakes every goroutine waiting on e. n.mu is held.
 func (e *endpoint) notify() {
 	if e != nil && e.sig != nil {
-		close(e.sig)
+		e.c.n.release(e.sig)
 		e.sig = nil
 	}
 }
@@ -141,7 +141,7 @@ func (e *endpoint) finishDial(err error) {
 	}
 	e.dialing = false
 	e.dialErr = err
-	close(e.dialDone)
+	e.c.n.release(e.dialDone)
 }
 
 func (e *endpoint) opError(op string, err error) error {

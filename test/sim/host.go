@@ -126,7 +126,9 @@ func (h *Host) Dial(ctx context.Context, address string) (net.Conn, error) {
 	err = e.dialErr
 	n.mu.Unlock()
 	if err != nil {
-		return nil, opError("dial", e.laddr, raddr, err)
+		// Like the net package for a dial that did not bind first: no
+		// source address, so the same failure reads the same every time.
+		return nil, opError("dial", nil, raddr, err)
 	}
 	return e, nil
 }

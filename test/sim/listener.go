@@ -16,7 +16,7 @@ type listener struct {
 // notify wakes every goroutine in Accept. n.mu is held.
 func (l *listener) notify() {
 	if l.sig != nil {
-		close(l.sig)
+		l.h.n.release(l.sig)
 		l.sig = nil
 	}
 }

@@ -87,6 +87,22 @@ type Network struct {
 	latency  map[[2]string]Latency // by sorted pair of host names
 	cut      map[[2]string]bool    // partitioned directions, from → to
 	events   []Event               // not yet reported to OnEvent
+
+	// While the scheduler delivers a segment or runs a callback, the
+	// goroutines it wakes are woken only after OnEvent has seen the step's
+	// events, so that the trace never races with what the step caused.
+	stepping bool
+	wakeups  []chan struct{}
+}
+
+// release closes ch, which a blocked goroutine waits on: at once, or at the end
+// of the scheduler's current step. n.mu is held.
+func (n *Network) release(ch chan struct{}) {
+	if n.stepping {
+		n.wakeups = append(n.wakeups, ch)
+		return
+	}
+	close(ch)
 }
 
 // New makes a network and starts its scheduler goroutine. Inside a synctest

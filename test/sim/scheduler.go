@@ -178,6 +178,7 @@ func (n *Network) flush() {
 }
 
 // step takes the earliest item off the queue and delivers it or runs it.
+// The goroutines it wakes run only after OnEvent has seen its events.
 func (n *Network) step() {
 	n.mu.Lock()
 	if n.closing || len(n.queue) == 0 {
@@ -185,18 +186,28 @@ func (n *Network) step() {
 		return
 	}
 	it := n.queue.pop()
+	n.stepping = true
 	if it.fn != nil {
 		n.mu.Unlock()
 		n.flush() // events recorded before the callback come first
 		n.inCallback.Store(true)
-		defer n.inCallback.Store(false)
 		it.fn()
-		return
+		n.inCallback.Store(false)
+	} else {
+		n.deliver(it)
+		it.c.pending--
+		n.forgetIfDone(it.c)
+		n.mu.Unlock()
 	}
-	n.deliver(it)
-	it.c.pending--
-	n.forgetIfDone(it.c)
+	n.flush()
+	n.mu.Lock()
+	n.stepping = false
+	wakeups := n.wakeups
+	n.wakeups = nil
 	n.mu.Unlock()
+	for _, ch := range wakeups {
+		close(ch)
+	}
 }
 
 // deliver applies segment it at its destination. n.mu is held.
