@@ -1,0 +1,235 @@
+// Package batch writes frames to a connection from one goroutine, in
+// batches: many small frames queued by many goroutines go out in few
+// system calls. It is the write side that tether's rpc connections and node
+// links share.
+package batch
+
+import (
+	"context"
+	"errors"
+	"io"
+	"runtime"
+	"sync"
+)
+
+// ErrClosed is returned by Write after the writer has stopped.
+var ErrClosed = errors.New("batch: writer closed")
+
+// Writer queues frames and writes them to an io.Writer from its own
+// goroutine. Frames are written whole and in the order their Writes
+// returned. While one batch is being written, the next accumulates, so the
+// batch size adapts to load: one frame at a time when idle, as much as the
+// buffer allows when busy.
+//
+// The queue is bounded: a Write that would take it past the limit waits
+// for the writer to catch up (or for its context to end), which pushes back
+// on fast producers instead of buffering without end.
+type Writer struct {
+	w     io.Writer
+	limit int
+	fail  func(error)
+
+	mu      sync.Mutex
+	pending []byte        // queued, not yet handed to the goroutine
+	busy    bool          // the goroutine is writing to w
+	err     error         // why the writer stopped; nil while running
+	roomFor chan struct{} // closed when pending shrinks, if someone waits for room
+	flushed chan struct{} // closed when pending has been written, if someone waits for that
+	wake    chan struct{} // capacity 1: there is something to write, or stop
+	done    chan struct{} // closed when the goroutine has returned
+}
+
+// NewWriter starts a writer goroutine for w. limit bounds the bytes queued
+// and not yet written (at least one frame of any size is always accepted
+// when the queue is empty). fail, if not nil, is called once, from the
+// writer goroutine, with the first write error.
+func NewWriter(w io.Writer, limit int, fail func(error)) *Writer {
+	bw := &Writer{
+		w:     w,
+		limit: limit,
+		fail:  fail,
+		wake:  make(chan struct{}, 1),
+		done:  make(chan struct{}),
+	}
+	go bw.run()
+	return bw
+}
+
+// Write queues frame (it is copied) and returns without waiting for it to
+// be written. If the queue is full it waits for room, or returns ctx.Err()
+// if ctx ends first. After the writer has stopped it returns the reason.
+func (bw *Writer) Write(ctx context.Context, frame []byte) error {
+	bw.mu.Lock()
+	for bw.err == nil && len(bw.pending) > 0 && len(bw.pending)+len(frame) > bw.limit {
+		if bw.roomFor == nil {
+			bw.roomFor = make(chan struct{})
+		}
+		room := bw.roomFor
+		bw.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		bw.mu.Lock()
+	}
+	if bw.err != nil {
+		err := bw.err
+		bw.mu.Unlock()
+		return err
+	}
+	wake := len(bw.pending) == 0 && !bw.busy
+	bw.pending = append(bw.pending, frame...)
+	bw.mu.Unlock()
+	if wake {
+		bw.signal()
+	}
+	return nil
+}
+
+// Append is Write for a frame built in place: it calls build with the
+// queue's buffer and expects it back with one or more frames appended. It
+// saves the copy Write makes, for frames whose encoding cannot fail and is
+// quick; build runs with the writer's lock held. If build returns an error,
+// nothing is queued.
+func (bw *Writer) Append(build func([]byte) ([]byte, error)) error {
+	bw.mu.Lock()
+	if bw.err != nil {
+		err := bw.err
+		bw.mu.Unlock()
+		return err
+	}
+	wake := len(bw.pending) == 0 && !bw.busy
+	b, err := build(bw.pending)
+	if err == nil {
+		bw.pending = b
+	}
+	bw.mu.Unlock()
+	if err == nil && wake {
+		bw.signal()
+	}
+	return err
+}
+
+func (bw *Writer) signal() {
+	select {
+	case bw.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Flush waits until every frame queued before it has been written, the
+// writer has stopped, or ctx ends, and returns nil, the reason it stopped,
+// or ctx.Err().
+func (bw *Writer) Flush(ctx context.Context) error {
+	bw.mu.Lock()
+	if bw.err != nil || len(bw.pending) == 0 && !bw.busy {
+		err := bw.err
+		bw.mu.Unlock()
+		return err
+	}
+	if bw.flushed == nil {
+		bw.flushed = make(chan struct{})
+	}
+	flushed := bw.flushed
+	bw.mu.Unlock()
+	select {
+	case <-flushed:
+		bw.mu.Lock()
+		defer bw.mu.Unlock()
+		return bw.err
+	case <-bw.done:
+		return bw.stopErr()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops the writer: frames still queued are dropped, later Writes
+// fail with ErrClosed, and Close returns once the goroutine has returned (a
+// write in progress finishes first: close the underlying connection to cut
+// it short). It is safe to call more than once.
+func (bw *Writer) Close() {
+	bw.stop(ErrClosed)
+	<-bw.done
+}
+
+// Done is closed once the writer goroutine has returned.
+func (bw *Writer) Done() <-chan struct{} { return bw.done }
+
+func (bw *Writer) stop(err error) {
+	bw.mu.Lock()
+	if bw.err == nil {
+		bw.err = err
+		bw.pending = nil
+		bw.release()
+	}
+	bw.mu.Unlock()
+	bw.signal()
+}
+
+func (bw *Writer) stopErr() error {
+	bw.mu.Lock()
+	defer bw.mu.Unlock()
+	return bw.err
+}
+
+// release wakes everyone waiting for room or for a flush. bw.mu is held.
+func (bw *Writer) release() {
+	if bw.roomFor != nil {
+		close(bw.roomFor)
+		bw.roomFor = nil
+	}
+	if bw.flushed != nil {
+		close(bw.flushed)
+		bw.flushed = nil
+	}
+}
+
+func (bw *Writer) run() {
+	defer close(bw.done)
+	var buf []byte
+	for range bw.wake {
+		for {
+			// Let the goroutines that are ready to run go first: under load
+			// they are about to queue frames, which then share this write.
+			// Measured on 64 concurrent RPC callers: 1.6 frames per write
+			// without this, 16 with it, and 2.8× the calls per second; when
+			// nothing else is runnable it costs well under a microsecond.
+			runtime.Gosched()
+			bw.mu.Lock()
+			if bw.err != nil {
+				bw.mu.Unlock()
+				return
+			}
+			if len(bw.pending) == 0 {
+				if bw.flushed != nil {
+					close(bw.flushed)
+					bw.flushed = nil
+				}
+				bw.mu.Unlock()
+				break
+			}
+			// Swap buffers: producers fill the other one meanwhile.
+			buf, bw.pending = bw.pending, buf[:0]
+			bw.busy = true
+			if bw.roomFor != nil {
+				close(bw.roomFor)
+				bw.roomFor = nil
+			}
+			bw.mu.Unlock()
+
+			_, err := bw.w.Write(buf)
+			bw.mu.Lock()
+			bw.busy = false
+			bw.mu.Unlock()
+			if err != nil {
+				bw.stop(err)
+				if bw.fail != nil {
+					bw.fail(err)
+				}
+				return
+			}
+		}
+	}
+}
