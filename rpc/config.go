@@ -1,0 +1,132 @@
+package rpc
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/tetherkit/tether/clock"
+)
+
+// Config describes one side of a connection. Start from DefaultConfig; the
+// zero value of each field means its default.
+type Config struct {
+	// Handlers are the methods this side implements: its menu. Nil means
+	// none; this side can still call the peer's methods.
+	Handlers *Handlers
+
+	// Identification is sent to the peer in the handshake: who we are.
+	Identification string
+
+	// ValidatePeer, if set, is called with the peer's handshake; an error
+	// refuses the connection (the handshake fails with it).
+	ValidatePeer func(Peer) error
+
+	// Description names the connection in errors and logs. Empty means
+	// "rpc connection to ADDR" (or "from", on the accepting side).
+	Description string
+
+	// MaxFrameSize bounds every frame received, hence every message
+	// (request, response, item). Default 1 MiB; at most 1 GiB.
+	MaxFrameSize int
+
+	// HeartbeatInterval is how often a heartbeat is sent (default 10 s);
+	// HeartbeatTimeout is how long the peer may stay silent, counted in
+	// heartbeats sent without hearing anything (default 30 s). A negative
+	// interval turns heartbeats off.
+	HeartbeatInterval time.Duration
+	HeartbeatTimeout  time.Duration
+
+	// HandshakeTimeout bounds dialing plus the handshake (default 30 s).
+	HandshakeTimeout time.Duration
+
+	// TLS, if set, is used by Dial (as a client) and Server (as a server).
+	TLS *tls.Config
+
+	// MaxConcurrentHandlers bounds the calls and streams this side serves
+	// at once on one connection (default 1024). Past it, reading from the
+	// connection waits — pushing back on the peer.
+	MaxConcurrentHandlers int
+
+	// StreamWindow is how many bytes of items of one stream this side
+	// buffers before the sender must wait (default 64 KiB). An item larger
+	// than the window is still accepted when nothing else is buffered.
+	StreamWindow int
+
+	// MaxQueuedBytes bounds the frames waiting to be written (default
+	// 4 MiB); senders wait for room past it.
+	MaxQueuedBytes int
+
+	// Clock times deadlines, heartbeats and the handshake; nil means the
+	// wall clock.
+	Clock clock.Clock
+
+	// Logger receives connection-level events; nil means none.
+	Logger *slog.Logger
+}
+
+// Defaults.
+const (
+	DefaultMaxFrameSize          = 1 << 20
+	DefaultHeartbeatInterval     = 10 * time.Second
+	DefaultHeartbeatTimeout      = 30 * time.Second
+	DefaultHandshakeTimeout      = 30 * time.Second
+	DefaultMaxConcurrentHandlers = 1024
+	DefaultStreamWindow          = 64 << 10
+	DefaultMaxQueuedBytes        = 4 << 20
+
+	maxMaxFrameSize = 1 << 30
+)
+
+// DefaultConfig returns a Config with every default filled in.
+func DefaultConfig() Config {
+	return Config{
+		MaxFrameSize:          DefaultMaxFrameSize,
+		HeartbeatInterval:     DefaultHeartbeatInterval,
+		HeartbeatTimeout:      DefaultHeartbeatTimeout,
+		HandshakeTimeout:      DefaultHandshakeTimeout,
+		MaxConcurrentHandlers: DefaultMaxConcurrentHandlers,
+		StreamWindow:          DefaultStreamWindow,
+		MaxQueuedBytes:        DefaultMaxQueuedBytes,
+	}
+}
+
+// Validate fills in defaults for zero fields and reports settings that
+// cannot work.
+func (c *Config) Validate() error {
+	d := DefaultConfig()
+	setDefault(&c.MaxFrameSize, d.MaxFrameSize)
+	setDefault(&c.HeartbeatInterval, d.HeartbeatInterval)
+	setDefault(&c.HeartbeatTimeout, d.HeartbeatTimeout)
+	setDefault(&c.HandshakeTimeout, d.HandshakeTimeout)
+	setDefault(&c.MaxConcurrentHandlers, d.MaxConcurrentHandlers)
+	setDefault(&c.StreamWindow, d.StreamWindow)
+	setDefault(&c.MaxQueuedBytes, d.MaxQueuedBytes)
+	c.Clock = clock.Or(c.Clock)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	var errs []error
+	if c.MaxFrameSize < 64 || c.MaxFrameSize > maxMaxFrameSize {
+		errs = append(errs, fmt.Errorf("MaxFrameSize %d is outside [64, %d]", c.MaxFrameSize, maxMaxFrameSize))
+	}
+	if c.HeartbeatInterval > 0 && c.HeartbeatTimeout < c.HeartbeatInterval {
+		errs = append(errs, fmt.Errorf("HeartbeatTimeout %v is shorter than HeartbeatInterval %v", c.HeartbeatTimeout, c.HeartbeatInterval))
+	}
+	if c.HandshakeTimeout < 0 || c.MaxConcurrentHandlers < 0 || c.StreamWindow < 0 || c.MaxQueuedBytes < 0 {
+		errs = append(errs, errors.New("negative HandshakeTimeout, MaxConcurrentHandlers, StreamWindow or MaxQueuedBytes"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("rpc: invalid config: %w", err)
+	}
+	return nil
+}
+
+func setDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
+}

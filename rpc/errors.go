@@ -1,0 +1,99 @@
+package rpc
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. The errors rpc returns wrap them: test with errors.Is.
+var (
+	// ErrClosed: the connection is closed or closing, locally or by the
+	// peer. The error's text says which, and why.
+	ErrClosed = errors.New("connection closed")
+	// ErrUnknownMethod: the peer does not implement the method and
+	// version called.
+	ErrUnknownMethod = errors.New("unknown method")
+	// ErrTooLarge: a message exceeded a maximum frame size; see
+	// *TooLargeError for the sizes.
+	ErrTooLarge = errors.New("message too large")
+	// ErrProtocol: the peer broke the protocol; the connection is closed.
+	ErrProtocol = errors.New("protocol error")
+	// ErrHandshake: the handshake failed; there is no connection.
+	ErrHandshake = errors.New("handshake failed")
+)
+
+// Error is the error of an RPC: the connection and method it concerns,
+// around the cause. Causes include *RemoteError (the handler failed),
+// *TooLargeError, *ClosedError, ErrUnknownMethod and context errors.
+type Error struct {
+	Conn    string // the connection's description, e.g. "rpc connection to 10.0.0.7:4000"
+	Method  string
+	Version int
+	Err     error
+}
+
+// Error returns "rpc METHOD vVERSION on CONN: CAUSE".
+func (e *Error) Error() string {
+	return fmt.Sprintf("rpc %s v%d on %s: %v", e.Method, e.Version, e.Conn, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// RemoteError is a failure reported by the peer's handler: the error it
+// returned, as text, or the panic it raised.
+type RemoteError struct {
+	Message string
+	Panic   bool // the handler panicked
+}
+
+// Error returns "remote error: MESSAGE", or says the handler panicked.
+func (e *RemoteError) Error() string {
+	if e.Panic {
+		return "remote handler panicked: " + e.Message
+	}
+	return "remote error: " + e.Message
+}
+
+// TooLargeError reports a message of Size bytes where at most Max are
+// allowed. Only that message fails; the connection stays up.
+type TooLargeError struct {
+	Size, Max int
+	Remote    bool // the peer reported it, rather than this side
+}
+
+// Error returns the sizes.
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("message of %d bytes exceeds the maximum of %d", e.Size, e.Max)
+}
+
+// Is makes errors.Is(err, ErrTooLarge) hold.
+func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
+
+// ClosedError says why a connection closed: "closed by remote side: REASON"
+// when the peer closed it, "closed: REASON" otherwise.
+type ClosedError struct {
+	Reason string
+	Remote bool
+}
+
+// Error returns "closed by remote side: REASON" or "closed: REASON".
+func (e *ClosedError) Error() string {
+	if e.Remote {
+		return "closed by remote side: " + e.Reason
+	}
+	return "closed: " + e.Reason
+}
+
+// Is makes errors.Is(err, ErrClosed) hold.
+func (e *ClosedError) Is(target error) bool { return target == ErrClosed }
+
+// protocolError is a violation of the protocol by the peer.
+func protocolError(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrProtocol, fmt.Sprintf(format, args...))
+}
+
+// handshakeError is a failed handshake.
+func handshakeError(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrHandshake, fmt.Sprintf(format, args...))
+}

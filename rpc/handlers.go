@@ -1,0 +1,88 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// methodKey names a method version.
+type methodKey struct {
+	name    string
+	version int
+}
+
+func (k methodKey) String() string { return fmt.Sprintf("%s v%d", k.name, k.version) }
+
+type handlerKind uint8
+
+const (
+	unaryHandler handlerKind = iota
+	oneWayHandler
+	streamHandler
+)
+
+var handlerKindNames = [...]string{"method", "one-way", "stream"}
+
+// handler is one implemented method, behind a type-erased interface that
+// the generic method types fill in.
+type handler struct {
+	key  methodKey
+	kind handlerKind
+
+	// unary decodes the request from payload, runs the user's function and
+	// encodes the response as f's payload.
+	unary func(ctx context.Context, payload []byte, f *frame) error
+	// oneWay decodes the message and runs the user's function.
+	oneWay func(ctx context.Context, payload []byte) error
+	// stream decodes the first request and runs the user's function with
+	// the stream.
+	stream func(ctx context.Context, payload []byte, st *serverStream) error
+}
+
+// Handlers is a set of method implementations: what one side of a
+// connection serves, announced to the peer as its menu in the handshake.
+// Register methods with the Implement method of Method, OneWay and Stream.
+//
+// The zero value is an empty set. A connection takes a snapshot of the set
+// at its handshake; methods added later are served by later connections
+// only. Handlers is safe for concurrent use.
+type Handlers struct {
+	mu    sync.Mutex
+	byKey map[methodKey]*handler
+}
+
+// add registers h, replacing any method with the same name and version.
+func (hs *Handlers) add(h *handler) {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if hs.byKey == nil {
+		hs.byKey = make(map[methodKey]*handler)
+	}
+	hs.byKey[h.key] = h
+}
+
+// menu returns the implemented methods in a fixed order (by name, then
+// version): index i in it is method i on the wire.
+func (hs *Handlers) menu() []*handler {
+	if hs == nil {
+		return nil
+	}
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	m := make([]*handler, 0, len(hs.byKey))
+	for _, h := range hs.byKey {
+		m = append(m, h)
+	}
+	slices.SortFunc(m, func(a, b *handler) int {
+		if a.key.name != b.key.name {
+			if a.key.name < b.key.name {
+				return -1
+			}
+			return 1
+		}
+		return a.key.version - b.key.version
+	})
+	return m
+}

@@ -1,0 +1,213 @@
+package rpc
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"time"
+)
+
+// The handshake: each side writes a hello frame at once, then reads the
+// peer's. A hello holds the magic value, the protocol versions the side
+// speaks, its identification, its menu, and its limits. Fields may be added
+// at the end in later versions; a reader ignores what follows the fields it
+// knows.
+const magic = "tether-rpc"
+
+// protocolVersions are the versions of this protocol we speak.
+var protocolVersions = []uint64{1}
+
+const (
+	maxHelloSize    = 1 << 20 // a hello frame, whatever MaxFrameSize says
+	maxIdentLen     = 4096
+	maxMenuLen      = 1 << 16
+	maxMethodName   = 1024
+	maxVersionsSent = 64
+)
+
+// hello is one side's handshake.
+type hello struct {
+	versions      []uint64
+	ident         string
+	menu          []MethodInfo
+	maxFrame      uint64
+	window        uint64
+	maxConcurrent uint64
+}
+
+// MethodInfo describes a method in a menu.
+type MethodInfo struct {
+	Name    string
+	Version int
+	Kind    string // "method", "one-way" or "stream"
+}
+
+// Peer is what the other side of a connection said about itself in the
+// handshake.
+type Peer struct {
+	Identification string
+	Protocol       int          // the protocol version in use
+	Methods        []MethodInfo // the peer's menu
+	Addr           net.Addr     // its network address
+}
+
+func (h *hello) encode() []byte {
+	f := newFrame(kindHello)
+	defer f.free()
+	f.str(magic)
+	f.b = appendArrayLen(f.b, len(h.versions))
+	for _, v := range h.versions {
+		f.uint(v)
+	}
+	f.str(h.ident)
+	f.b = appendArrayLen(f.b, len(h.menu))
+	for _, m := range h.menu {
+		f.b = appendArrayLen(f.b, 3)
+		f.str(m.Name)
+		f.uint(uint64(m.Version))
+		f.str(m.Kind)
+	}
+	f.uint(h.maxFrame)
+	f.uint(h.window)
+	f.uint(h.maxConcurrent)
+	b, _ := f.finish(maxHelloSize)
+	return slices.Clone(b)
+}
+
+func appendArrayLen(b []byte, n int) []byte {
+	switch {
+	case n < 16:
+		return append(b, 0x90|byte(n))
+	case n <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(b, 0xdc), uint16(n))
+	default:
+		return binary.BigEndian.AppendUint32(append(b, 0xdd), uint32(n))
+	}
+}
+
+// parseHello parses a hello frame body.
+func parseHello(b []byte) (*hello, error) {
+	r := body{b: b}
+	if k := kind(r.uint()); r.err != nil || k != kindHello {
+		return nil, handshakeError("the peer's first frame is not a hello")
+	}
+	if m := r.str(64); r.err != nil || m != magic {
+		return nil, handshakeError("the peer does not speak this protocol (bad magic value)")
+	}
+	h := &hello{}
+	n := r.arrayLen(maxVersionsSent)
+	for range n {
+		h.versions = append(h.versions, r.uint())
+	}
+	h.ident = r.str(maxIdentLen)
+	n = r.arrayLen(maxMenuLen)
+	for range n {
+		if r.arrayLen(3) != 3 {
+			r.fail()
+			break
+		}
+		name := r.str(maxMethodName)
+		v := r.uint()
+		k := r.str(16)
+		if v > 1<<31 {
+			r.fail()
+		}
+		h.menu = append(h.menu, MethodInfo{Name: name, Version: int(v), Kind: k})
+	}
+	h.maxFrame = r.uint()
+	h.window = r.uint()
+	h.maxConcurrent = r.uint()
+	if r.err != nil {
+		return nil, handshakeError("malformed hello")
+	}
+	if h.maxFrame < 64 || h.window == 0 || h.maxConcurrent == 0 {
+		return nil, handshakeError("the peer's hello announces impossible limits")
+	}
+	return h, nil
+}
+
+// aLongTimeAgo is a deadline that has always passed: setting it interrupts
+// blocked reads and writes.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// handshake exchanges hellos over nc and reads the peer's with br. It gives
+// up when ctx ends or the handshake timeout passes on the config's clock,
+// by interrupting nc.
+func handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, cfg *Config, menu []*handler) (*hello, error) {
+	timedOut := make(chan struct{})
+	timer := cfg.Clock.AfterFunc(cfg.HandshakeTimeout, func() {
+		close(timedOut)
+		nc.SetDeadline(aLongTimeAgo)
+	})
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(aLongTimeAgo) })
+	defer func() {
+		timer.Stop()
+		stop()
+		nc.SetDeadline(time.Time{})
+	}()
+	fail := func(err error) error {
+		select {
+		case <-timedOut:
+			return handshakeError("no hello from the peer within %v", cfg.HandshakeTimeout)
+		default:
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: %w", ErrHandshake, ctx.Err())
+		}
+		if errors.Is(err, ErrHandshake) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", ErrHandshake, err)
+	}
+
+	mine := &hello{
+		versions:      protocolVersions,
+		ident:         cfg.Identification,
+		maxFrame:      uint64(cfg.MaxFrameSize),
+		window:        uint64(cfg.StreamWindow),
+		maxConcurrent: uint64(cfg.MaxConcurrentHandlers),
+	}
+	for _, h := range menu {
+		mine.menu = append(mine.menu, MethodInfo{Name: h.key.name, Version: h.key.version, Kind: handlerKindNames[h.kind]})
+	}
+	if _, err := nc.Write(mine.encode()); err != nil {
+		return nil, fail(err)
+	}
+
+	var hdr [headerLen]byte
+	if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		return nil, fail(err)
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > maxHelloSize {
+		return nil, fail(handshakeError("the peer's first frame is %d bytes: not a hello", n))
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(br, b); err != nil {
+		return nil, fail(err)
+	}
+	peer, err := parseHello(b)
+	if err != nil {
+		return nil, fail(err)
+	}
+	return peer, nil
+}
+
+// negotiate picks the highest protocol version both sides speak.
+func negotiate(peer []uint64) (int, error) {
+	best := uint64(0)
+	for _, v := range peer {
+		if slices.Contains(protocolVersions, v) && v > best {
+			best = v
+		}
+	}
+	if best == 0 {
+		return 0, handshakeError("no common protocol version: we speak %v, the peer speaks %v", protocolVersions, peer)
+	}
+	return int(best), nil
+}

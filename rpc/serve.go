@@ -1,0 +1,273 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// served is a call or stream the peer made that we are serving.
+type served struct {
+	ctx    callCtx
+	stream *serverStream // nil for a call
+}
+
+// job is work for a handler worker: a call or stream to serve.
+type job struct {
+	h       *handler
+	id      uint64
+	s       *served
+	payload []byte // owned by the job; returned to the pool after decoding
+}
+
+var payloadPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// ownPayload copies a payload out of the read buffer for a job.
+func ownPayload(p []byte) []byte {
+	bp := payloadPool.Get().(*[]byte)
+	return append((*bp)[:0], p...)
+}
+
+func freePayload(p []byte) {
+	if cap(p) <= 64<<10 {
+		payloadPool.Put(&p)
+	}
+}
+
+// handlerAt returns our method idx if it is of kind want.
+func (c *Conn) handlerAt(idx uint64, want handlerKind) *handler {
+	if idx >= uint64(len(c.menu)) || c.menu[idx].kind != want {
+		return nil
+	}
+	return c.menu[idx]
+}
+
+// serveCall starts serving call id: a worker runs the handler.
+func (c *Conn) serveCall(id, idx, timeout uint64, payload []byte) {
+	h := c.handlerAt(idx, unaryHandler)
+	if h == nil {
+		c.replyError(id, false, codeUnknownMethod, fmt.Sprintf("no method #%d", idx), 0, 0)
+		return
+	}
+	s, ok := c.startServing(id, timeout, nil)
+	if !ok {
+		return
+	}
+	c.workers.run(job{h: h, id: id, s: s, payload: ownPayload(payload)})
+}
+
+// startServing registers call or stream id with its context. It refuses
+// (with an error reply) when the connection is closing or the peer exceeds
+// our limit on concurrent handlers.
+func (c *Conn) startServing(id, timeout uint64, st *serverStream) (*served, bool) {
+	s := &served{stream: st}
+	if timeout > 0 {
+		// The deadline travels as a duration and runs on our clock.
+		s.ctx.setTimeout(c.cfg.Clock, time.Duration(timeout)*time.Microsecond)
+	}
+	c.mu.Lock()
+	if err := c.closingErrLocked(); err != nil {
+		c.mu.Unlock()
+		s.ctx.cancel(context.Canceled)
+		c.replyError(id, st != nil, codeClosing, "the connection is closing", 0, 0)
+		return nil, false
+	}
+	if len(c.served) >= c.cfg.MaxConcurrentHandlers {
+		c.mu.Unlock()
+		s.ctx.cancel(context.Canceled)
+		c.replyError(id, st != nil, codeApplication, fmt.Sprintf("more than %d concurrent calls", c.cfg.MaxConcurrentHandlers), 0, 0)
+		return nil, false
+	}
+	c.served[id] = s
+	c.inflight++
+	c.mu.Unlock()
+	return s, true
+}
+
+// stopServing forgets call or stream id.
+func (c *Conn) stopServing(id uint64, s *served) {
+	c.mu.Lock()
+	delete(c.served, id)
+	c.mu.Unlock()
+	s.ctx.cancel(context.Canceled)
+	c.addInflight(-1)
+}
+
+// cancelServed cancels the handler of call or stream id, if it runs.
+func (c *Conn) cancelServed(id uint64, cause error) {
+	c.mu.Lock()
+	s := c.served[id]
+	c.mu.Unlock()
+	if s != nil {
+		s.ctx.cancel(cause)
+	}
+}
+
+// runJob serves a call or stream on a worker goroutine.
+func (c *Conn) runJob(j job) {
+	defer c.stopServing(j.id, j.s)
+	if j.s.stream != nil {
+		c.runStream(j)
+		return
+	}
+	f := newFrame(kindReply)
+	defer f.free()
+	f.uint(j.id)
+	err := c.runUnary(j, f)
+	freePayload(j.payload)
+	var b []byte
+	if err == nil {
+		b, err = f.finish(c.peerMax)
+	}
+	if err != nil {
+		c.replyFailure(j.id, false, err)
+		return
+	}
+	if err := c.w.Write(c.ctx, b); err != nil {
+		c.log.Debug("reply not sent", "method", j.h.key.String(), "err", err)
+	}
+}
+
+// runUnary runs a call's handler, turning a panic into a *RemoteError.
+func (c *Conn) runUnary(j job, f *frame) (err error) {
+	defer c.recoverHandler(j.h, &err)
+	return j.h.unary(&j.s.ctx, j.payload, f)
+}
+
+// recoverHandler, deferred, turns a handler's panic into *err, a
+// *RemoteError with Panic set, and logs it.
+func (c *Conn) recoverHandler(h *handler, err *error) {
+	if r := recover(); r != nil {
+		c.log.Error("handler panicked", "method", h.key.String(), "panic", r, "stack", string(debug.Stack()))
+		*err = &RemoteError{Message: fmt.Sprint(r), Panic: true}
+	}
+}
+
+// protect runs a handler, turning a panic into a *RemoteError{Panic: true}.
+func (c *Conn) protect(h *handler, f func() error) (err error) {
+	defer c.recoverHandler(h, &err)
+	return f()
+}
+
+// replyFailure sends the error frame for a failed call or stream.
+func (c *Conn) replyFailure(id uint64, stream bool, err error) {
+	code, msg, size, max := failureCode(err)
+	c.replyError(id, stream, code, msg, size, max)
+}
+
+// failureCode maps a handler's failure to the wire.
+func failureCode(err error) (code uint64, msg string, size, max int) {
+	switch e := err.(type) {
+	case *RemoteError:
+		if e.Panic {
+			return codePanic, e.Message, 0, 0
+		}
+	case *TooLargeError:
+		return codeTooLarge, e.Error(), e.Size, e.Max
+	case *badRequest:
+		return codeBadRequest, e.Error(), 0, 0
+	}
+	if err == context.Canceled || err == context.DeadlineExceeded {
+		return codeCanceled, err.Error(), 0, 0
+	}
+	return codeApplication, err.Error(), 0, 0
+}
+
+// replyError sends an error frame for call id, or the end of stream id.
+func (c *Conn) replyError(id uint64, stream bool, code uint64, msg string, size, max int) {
+	k := kindError
+	if stream {
+		k = kindStreamEndBk
+	}
+	if len(msg) > 4096 {
+		msg = msg[:4096] + "…"
+	}
+	c.w.Append(func(b []byte) ([]byte, error) {
+		start := len(b)
+		b = append(b, 0, 0, 0, 0, byte(k))
+		b = appendUint(b, id)
+		b = appendUint(b, code)
+		b = appendStr(b, msg)
+		if code == codeTooLarge {
+			b = appendUint(appendUint(b, uint64(size)), uint64(max))
+		}
+		putLen(b[start:])
+		return b, nil
+	})
+}
+
+// badRequest is a request that could not be decoded.
+type badRequest struct{ err error }
+
+func (e *badRequest) Error() string { return "bad request: " + e.err.Error() }
+
+// serveOneWay runs a one-way handler on the reader goroutine, so that
+// messages are handled in the order sent. A failure is logged.
+func (c *Conn) serveOneWay(idx uint64, payload []byte) {
+	h := c.handlerAt(idx, oneWayHandler)
+	if h == nil {
+		c.log.Warn("one-way message for an unknown method", "index", idx)
+		return
+	}
+	if err := c.protect(h, func() error { return h.oneWay(c.ctx, payload) }); err != nil {
+		c.log.Warn("one-way handler failed", "method", h.key.String(), "err", err)
+	}
+}
+
+// workerPool runs jobs on worker goroutines, reusing idle ones (the most
+// recently idle first, whose stack is warm). It never blocks: the number of
+// jobs is bounded by the limit on concurrent handlers the peer respects.
+type workerPool struct {
+	c *Conn
+
+	mu      sync.Mutex
+	idle    []chan job
+	stopped bool
+}
+
+func (p *workerPool) run(j job) {
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 {
+		w := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		w <- j // buffered: never blocks
+		return
+	}
+	p.mu.Unlock()
+	w := make(chan job, 1)
+	go p.work(w, j)
+}
+
+func (p *workerPool) work(w chan job, j job) {
+	for {
+		p.c.runJob(j)
+		p.mu.Lock()
+		if p.stopped {
+			p.mu.Unlock()
+			return
+		}
+		p.idle = append(p.idle, w)
+		p.mu.Unlock()
+		var ok bool
+		if j, ok = <-w; !ok {
+			return
+		}
+	}
+}
+
+// stop ends the idle workers; busy ones end after their job.
+func (p *workerPool) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return
+	}
+	p.stopped = true
+	for _, w := range p.idle {
+		close(w)
+	}
+	p.idle = nil
+}

@@ -1,0 +1,395 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+)
+
+// flow is one end of a stream: the items received and not yet consumed,
+// and the credit for sending. Flow control counts payload bytes, as
+// HTTP/2's does: the receiver buffers at most window bytes and grants the
+// sender credit as it consumes them, so a peer that sends without credit
+// breaks the protocol. An item larger than the whole window may be sent
+// when nothing is outstanding.
+type flow struct {
+	c       *Conn
+	id      uint64
+	window  int  // bytes we buffer at most
+	peerWin int  // bytes the peer buffers at most: our full credit
+	credK   kind // the kind of frame that grants the peer credit
+
+	mu       sync.Mutex
+	items    [][]byte
+	buffered int   // bytes in items
+	credit   int   // bytes we may still send; negative after an oversized item
+	consumed int   // bytes consumed since credit was last granted
+	ended    bool  // the peer sends no more items
+	endErr   error // why, when not a clean end
+	noSend   error // set when the peer takes no more items: sending fails with it
+	gone     error // this end is finished: sending and receiving fail with it
+	itemSig  chan struct{}
+	credSig  chan struct{}
+}
+
+func newFlow(c *Conn, id uint64, credK kind) *flow {
+	return &flow{
+		c: c, id: id, window: c.cfg.StreamWindow, peerWin: c.window, credK: credK,
+		credit:  c.window,
+		itemSig: make(chan struct{}, 1),
+		credSig: make(chan struct{}, 1),
+	}
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// push adds an item that arrived; false means the peer exceeded its credit.
+func (fl *flow) push(payload []byte) bool {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	if fl.ended || fl.gone != nil {
+		return true // late: dropped
+	}
+	if fl.buffered > 0 && fl.buffered+len(payload) > fl.window {
+		return false
+	}
+	fl.items = append(fl.items, ownPayload(payload))
+	fl.buffered += len(payload)
+	signal(fl.itemSig)
+	return true
+}
+
+// end records that the peer will send no more items (err nil: cleanly).
+// If noSend is not nil, the peer takes no more items either.
+func (fl *flow) end(err, noSend error) {
+	fl.mu.Lock()
+	if !fl.ended {
+		fl.ended, fl.endErr = true, err
+	}
+	if fl.noSend == nil {
+		fl.noSend = noSend
+	}
+	fl.mu.Unlock()
+	signal(fl.itemSig)
+	signal(fl.credSig)
+}
+
+// finish makes this end unusable with err, keeping nothing.
+func (fl *flow) finish(err error) {
+	fl.mu.Lock()
+	if fl.gone == nil {
+		fl.gone = err
+		for _, p := range fl.items {
+			freePayload(p)
+		}
+		fl.items, fl.buffered = nil, 0
+	}
+	fl.mu.Unlock()
+	signal(fl.itemSig)
+	signal(fl.credSig)
+}
+
+func (fl *flow) addCredit(n uint64) {
+	fl.mu.Lock()
+	fl.credit += int(min(n, 1<<30))
+	fl.mu.Unlock()
+	signal(fl.credSig)
+}
+
+// next waits for the next item and returns it (owned by the caller: free it
+// with freePayload), or io.EOF after a clean end, or the error that ended
+// the stream.
+func (fl *flow) next(ctx context.Context) ([]byte, error) {
+	for {
+		fl.mu.Lock()
+		if fl.gone != nil {
+			err := fl.gone
+			fl.mu.Unlock()
+			return nil, err
+		}
+		if len(fl.items) > 0 {
+			p := fl.items[0]
+			fl.items[0] = nil
+			fl.items = fl.items[1:]
+			fl.buffered -= len(p)
+			fl.consumed += len(p)
+			var grant int
+			if fl.consumed >= max(fl.window/4, 1) && !fl.ended {
+				grant, fl.consumed = fl.consumed, 0
+			}
+			fl.mu.Unlock()
+			if grant > 0 {
+				fl.c.sendSmall(fl.credK, fl.id, uint64(grant))
+			}
+			return p, nil
+		}
+		if fl.ended {
+			err := fl.endErr
+			fl.mu.Unlock()
+			if err == nil {
+				err = io.EOF
+			}
+			return nil, err
+		}
+		fl.mu.Unlock()
+		select {
+		case <-fl.itemSig:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// take waits for credit to send an item of size bytes.
+func (fl *flow) take(ctx context.Context, size int) error {
+	for {
+		fl.mu.Lock()
+		switch {
+		case fl.gone != nil:
+			err := fl.gone
+			fl.mu.Unlock()
+			return err
+		case fl.noSend != nil:
+			err := fl.noSend
+			fl.mu.Unlock()
+			return err
+		case fl.credit >= size || fl.credit >= fl.peerWin:
+			fl.credit -= size
+			fl.mu.Unlock()
+			return nil
+		}
+		fl.mu.Unlock()
+		select {
+		case <-fl.credSig:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// sendItem encodes v as an item of kind k on stream id and sends it once
+// credit allows.
+func (fl *flow) sendItem(ctx context.Context, k kind, v any) error {
+	f := newFrame(k)
+	defer f.free()
+	f.uint(fl.id)
+	start := len(f.b)
+	if err := f.payload(v); err != nil {
+		return err
+	}
+	size := len(f.b) - start
+	b, err := f.finish(fl.c.peerMax)
+	if err != nil {
+		return err
+	}
+	if err := fl.take(ctx, size); err != nil {
+		return err
+	}
+	return fl.c.w.Write(ctx, b)
+}
+
+// clientStream is a stream we opened.
+type clientStream struct {
+	*flow
+	key      methodKey
+	ctx      context.Context
+	stop     func() bool // stops watching ctx
+	once     sync.Once
+	sendDone bool
+}
+
+// serverStream is a stream the peer opened, which we serve.
+type serverStream struct {
+	*flow
+	ctx context.Context
+}
+
+// openStream opens a stream of method key with first as the opening
+// request.
+func (c *Conn) openStream(ctx context.Context, key methodKey, first any) (*clientStream, error) {
+	idx, err := c.method(key, streamHandler)
+	if err != nil {
+		return nil, err
+	}
+	timeout, err := c.timeout(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.acquire(ctx); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if err := c.closingErrLocked(); err != nil {
+		c.mu.Unlock()
+		c.release()
+		return nil, err
+	}
+	c.nextID++
+	st := &clientStream{flow: newFlow(c, c.nextID, kindStreamCredit), key: key, ctx: ctx}
+	c.streams[st.id] = st
+	c.inflight++
+	c.mu.Unlock()
+
+	f := newFrame(kindStreamOpen)
+	f.uint(st.id)
+	f.uint(idx)
+	f.uint(timeout)
+	err = f.payload(first)
+	var b []byte
+	if err == nil {
+		b, err = f.finish(c.peerMax)
+	}
+	if err == nil {
+		err = c.w.Write(ctx, b)
+	}
+	f.free()
+	if err != nil {
+		st.close(err, false)
+		return nil, err
+	}
+	st.stop = context.AfterFunc(ctx, func() { st.close(ctx.Err(), true) })
+	return st, nil
+}
+
+// close finishes the stream on our side with err: if tell, the peer is told
+// we gave up. It releases the stream's slot once.
+func (st *clientStream) close(err error, tell bool) {
+	st.once.Do(func() {
+		c := st.c
+		c.mu.Lock()
+		_, live := c.streams[st.id]
+		delete(c.streams, st.id)
+		c.mu.Unlock()
+		if live && tell {
+			c.sendCancel(st.id)
+		}
+		st.finish(err)
+		if st.stop != nil {
+			st.stop()
+		}
+		c.done1()
+	})
+}
+
+// serveStream starts serving stream id: a worker runs the handler.
+func (c *Conn) serveStream(id, idx, timeout uint64, payload []byte) {
+	h := c.handlerAt(idx, streamHandler)
+	if h == nil {
+		c.replyError(id, true, codeUnknownMethod, "no stream method with that index", 0, 0)
+		return
+	}
+	st := &serverStream{flow: newFlow(c, id, kindStreamCredBk)}
+	s, ok := c.startServing(id, timeout, st)
+	if !ok {
+		return
+	}
+	st.ctx = &s.ctx
+	c.workers.run(job{h: h, id: id, s: s, payload: ownPayload(payload)})
+}
+
+// runStream serves a stream on a worker goroutine: the handler runs, then
+// the end (clean or with the handler's error) goes to the opener.
+func (c *Conn) runStream(j job) {
+	st := j.s.stream
+	err := c.protect(j.h, func() error { return j.h.stream(st.ctx, j.payload, st) })
+	freePayload(j.payload)
+	st.finish(ErrClosed)
+	if err != nil {
+		c.replyFailure(j.id, true, err)
+		return
+	}
+	c.w.Append(func(b []byte) ([]byte, error) {
+		start := len(b)
+		b = append(b, 0, 0, 0, 0, byte(kindStreamEndBk))
+		b = appendUint(b, j.id)
+		b = appendUint(b, codeOK)
+		b = appendStr(b, "")
+		putLen(b[start:])
+		return b, nil
+	})
+}
+
+// toServedStream routes a frame from the opener of a stream we serve.
+func (c *Conn) toServedStream(k kind, id uint64, payload []byte, n uint64) error {
+	c.mu.Lock()
+	s := c.served[id]
+	c.mu.Unlock()
+	if s == nil || s.stream == nil {
+		return nil // the handler has returned: late frames are dropped
+	}
+	switch k {
+	case kindStreamItem:
+		if !s.stream.push(payload) {
+			return protocolError("stream %d: items beyond the window of %d bytes", id, c.cfg.StreamWindow)
+		}
+	case kindStreamEnd:
+		s.stream.end(nil, nil)
+	case kindStreamCredit:
+		s.stream.addCredit(n)
+	}
+	return nil
+}
+
+// toClientStream routes a frame from the acceptor of a stream we opened.
+func (c *Conn) toClientStream(k kind, id uint64, payload []byte, n, code uint64, msg string) error {
+	c.mu.Lock()
+	st := c.streams[id]
+	c.mu.Unlock()
+	if st == nil {
+		return nil // closed on our side: late frames are dropped
+	}
+	switch k {
+	case kindStreamItemBk:
+		if !st.push(payload) {
+			return protocolError("stream %d: items beyond the window of %d bytes", id, c.cfg.StreamWindow)
+		}
+	case kindStreamCredBk:
+		st.addCredit(n)
+	case kindStreamEndBk:
+		var err error
+		if code != codeOK {
+			err = remoteError(code, msg, 0, 0)
+		}
+		st.over(err, errStreamOver)
+	}
+	return nil
+}
+
+// errStreamOver is what sending on a stream fails with once its handler has
+// returned.
+var errStreamOver = errors.New("the stream is over: its handler has returned")
+
+// over ends the stream on the wire: no more items either way. What was
+// received can still be read, then err (nil: io.EOF). It releases the
+// stream's slot once.
+func (st *clientStream) over(err, noSend error) {
+	st.end(err, noSend)
+	c := st.c
+	c.mu.Lock()
+	if c.streams != nil {
+		delete(c.streams, st.id)
+	}
+	c.mu.Unlock()
+	st.once.Do(func() {
+		if st.stop != nil {
+			st.stop()
+		}
+		c.done1()
+	})
+}
+
+// failStream ends stream id, one we opened, with err.
+func (c *Conn) failStream(id uint64, err error) {
+	c.mu.Lock()
+	st := c.streams[id]
+	c.mu.Unlock()
+	if st != nil {
+		st.close(err, true)
+	}
+}
