@@ -1,0 +1,119 @@
+// ratios reads a results file of the peer benchmark harness (one
+// "peer=… suite=… workload=… ops_per_s=… [p50_us=… p99_us=…] …" line per
+// figure and round) and prints tether's figures as ratios to the peers'
+// measured in the same run, against the project's targets.
+//
+//	go run ./ratios /tmp/peerbench/results-<stamp>.txt
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"log"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// figure is the median over rounds of one peer's workload.
+type figure struct{ ops, p50 float64 }
+
+func main() {
+	log.SetFlags(0)
+	if len(os.Args) != 2 {
+		log.Fatal("usage: ratios RESULTS-FILE")
+	}
+	f, err := os.Open(os.Args[1])
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	ops := map[string][]float64{}
+	p50 := map[string][]float64{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		kv := map[string]string{}
+		for _, field := range strings.Fields(sc.Text()) {
+			if k, v, ok := strings.Cut(field, "="); ok {
+				kv[k] = v
+			}
+		}
+		if kv["peer"] == "" || kv["error"] != "" {
+			continue
+		}
+		key := kv["peer"] + " " + kv["workload"]
+		if v, err := strconv.ParseFloat(kv["ops_per_s"], 64); err == nil {
+			ops[key] = append(ops[key], v)
+		}
+		if v, err := strconv.ParseFloat(kv["p50_us"], 64); err == nil {
+			p50[key] = append(p50[key], v)
+		}
+	}
+	get := func(peer, workload string) (figure, bool) {
+		k := peer + " " + workload
+		if len(ops[k]) == 0 {
+			return figure{}, false
+		}
+		return figure{ops: median(ops[k]), p50: median(p50[k])}, true
+	}
+
+	fmt.Println("# ratios, same run (medians over rounds)")
+	fmt.Printf("# %-16s %-28s %10s %10s %8s  %s\n", "ours", "against", "ours", "theirs", "ratio", "target")
+	row := func(ours, oursWl, theirs, theirsWl, what string, lowerIsBetter bool, target float64) {
+		a, ok1 := get(ours, oursWl)
+		b, ok2 := get(theirs, theirsWl)
+		if !ok1 || !ok2 {
+			return
+		}
+		x, y := a.ops, b.ops
+		if what == "p50" {
+			x, y = a.p50, b.p50
+		}
+		r := x / y
+		verdict := ""
+		if target > 0 {
+			met := r >= target
+			cmp := "≥"
+			if lowerIsBetter {
+				met, cmp = r <= target, "≤"
+			}
+			verdict = fmt.Sprintf("%s %.2g× %s", cmp, target, map[bool]string{true: "met", false: "MISSED"}[met])
+		}
+		fmt.Printf("# %-16s %-28s %10.4g %10.4g %7.2f×  %s\n",
+			ours+" "+short(oursWl, what), theirs+" "+short(theirsWl, what), x, y, r, verdict)
+	}
+	for _, ours := range []string{"tether", "tether-reflect"} {
+		row(ours, "unary_c64", "grpc", "unary_c64", "ops", false, 5)
+		row(ours, "stream", "grpc", "stream", "ops", false, 2)
+		row(ours, "unary_c1", "tcp", "pingpong", "p50", true, 1.3)
+		row(ours, "unary_c1", "grpc", "unary_c1", "ops", false, 0)
+		for _, p := range []string{"netrpc", "nats"} {
+			row(ours, "unary_c64", p, "unary_c64", "ops", false, 0)
+			row(ours, "stream", p, "stream", "ops", false, 0)
+		}
+		if f, ok := get(ours, "oneway"); ok {
+			fmt.Printf("# %-16s %-28s %10.4g %10s %8s  reported\n", ours+" oneway", "(messages/s at the receiver)", f.ops, "", "")
+		}
+	}
+}
+
+func short(workload, what string) string {
+	if what == "p50" {
+		return workload + " p50"
+	}
+	return workload
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
