@@ -60,12 +60,20 @@ type Conn struct {
 	beat    heartbeat
 }
 
-// NewConn runs the handshake over nc and returns the connection. dialed says
-// which end this is, for the description ("rpc connection to" or "from" the
-// peer's address). On failure nc is closed and the error wraps ErrHandshake.
+// NewConn runs the handshake over nc, an established connection (a pipe,
+// say), and returns the rpc connection. cfg.HandshakeTimeout and ctx bound
+// the handshake. On failure nc is closed and the error wraps ErrHandshake.
 func NewConn(ctx context.Context, nc net.Conn, cfg Config) (*Conn, error) {
+	if err := cfg.Validate(); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	ctx, stop := handshakeContext(ctx, &cfg)
+	defer stop()
 	return newConn(ctx, nc, cfg, "rpc connection with")
 }
+
+// newConn runs the handshake within ctx, which carries its timeout.
 
 func newConn(ctx context.Context, nc net.Conn, cfg Config, how string) (*Conn, error) {
 	if err := cfg.Validate(); err != nil {

@@ -12,7 +12,8 @@ import (
 type Dialer func(ctx context.Context, network, address string) (net.Conn, error)
 
 // Dial connects to address and runs the handshake; with cfg.TLS set, TLS
-// comes first. cfg.HandshakeTimeout bounds the whole, on cfg.Clock. dial
+// comes first (an empty ServerName means the address's host, as with
+// tls.Dial). cfg.HandshakeTimeout bounds the whole, on cfg.Clock. dial
 // makes the network connection; nil means a net.Dialer. The errors wrap
 // ErrHandshake when the handshake fails, or the dialer's error.
 func Dial(ctx context.Context, dial Dialer, network, address string, cfg Config) (*Conn, error) {
@@ -30,7 +31,7 @@ func Dial(ctx context.Context, dial Dialer, network, address string, cfg Config)
 		return nil, timedOut(ctx, &cfg, err)
 	}
 	if cfg.TLS != nil {
-		tc := tls.Client(nc, cfg.TLS)
+		tc := tls.Client(nc, tlsFor(cfg.TLS, address))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			nc.Close()
 			return nil, fmt.Errorf("%w: TLS: %w", ErrHandshake, timedOut(ctx, &cfg, err))
@@ -61,7 +62,22 @@ func handshakeContext(ctx context.Context, cfg *Config) (context.Context, func()
 // ended.
 func timedOut(ctx context.Context, cfg *Config, err error) error {
 	if context.Cause(ctx) == errHandshakeTimeout {
-		return handshakeError("no connection within the handshake timeout of %v: %v", cfg.HandshakeTimeout, err)
+		return handshakeError("timed out after %v (%v)", cfg.HandshakeTimeout, err)
 	}
 	return err
+}
+
+// tlsFor returns c, with ServerName set to address's host when c leaves it
+// empty, as tls.Dial does.
+func tlsFor(c *tls.Config, address string) *tls.Config {
+	if c.ServerName != "" || c.InsecureSkipVerify {
+		return c
+	}
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		host = address
+	}
+	c = c.Clone()
+	c.ServerName = host
+	return c
 }

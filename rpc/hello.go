@@ -135,29 +135,18 @@ func parseHello(b []byte) (*hello, error) {
 // blocked reads and writes.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// handshake exchanges hellos over nc and reads the peer's with br. It gives
-// up when ctx ends or the handshake timeout passes on the config's clock,
-// by interrupting nc.
+// handshake exchanges hellos over nc and reads the peer's with br. ctx
+// bounds it (it carries the handshake timeout: see handshakeContext); when
+// ctx ends, nc is interrupted.
 func handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, cfg *Config, menu []*handler) (*hello, error) {
-	timedOut := make(chan struct{})
-	timer := cfg.Clock.AfterFunc(cfg.HandshakeTimeout, func() {
-		close(timedOut)
-		nc.SetDeadline(aLongTimeAgo)
-	})
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(aLongTimeAgo) })
 	defer func() {
-		timer.Stop()
 		stop()
 		nc.SetDeadline(time.Time{})
 	}()
 	fail := func(err error) error {
-		select {
-		case <-timedOut:
-			return handshakeError("no hello from the peer within %v", cfg.HandshakeTimeout)
-		default:
-		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("%w: %w", ErrHandshake, ctx.Err())
+			err = timedOut(ctx, cfg, ctx.Err())
 		}
 		if errors.Is(err, ErrHandshake) {
 			return err

@@ -199,7 +199,7 @@ type clientStream struct {
 	*flow
 	key      methodKey
 	ctx      context.Context
-	stop     func() bool // stops watching ctx
+	stop     func() bool // stops watching ctx; guarded by mu
 	once     sync.Once
 	sendDone bool
 }
@@ -253,8 +253,23 @@ func (c *Conn) openStream(ctx context.Context, key methodKey, first any) (*clien
 		st.close(err, false)
 		return nil, err
 	}
-	st.stop = context.AfterFunc(ctx, func() { st.close(ctx.Err(), true) })
+	stop := context.AfterFunc(ctx, func() { st.close(ctx.Err(), true) })
+	st.mu.Lock()
+	st.stop = stop
+	st.mu.Unlock()
 	return st, nil
+}
+
+// unwatch stops watching the stream's context. The reader may end the
+// stream before openStream has set stop: then there is nothing to stop
+// yet, and the context's end finds the stream closed.
+func (st *clientStream) unwatch() {
+	st.mu.Lock()
+	stop := st.stop
+	st.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 }
 
 // close finishes the stream on our side with err: if tell, the peer is told
@@ -270,9 +285,7 @@ func (st *clientStream) close(err error, tell bool) {
 			c.sendCancel(st.id)
 		}
 		st.finish(err)
-		if st.stop != nil {
-			st.stop()
-		}
+		st.unwatch()
 		c.done1()
 	})
 }
@@ -377,9 +390,7 @@ func (st *clientStream) over(err, noSend error) {
 	}
 	c.mu.Unlock()
 	st.once.Do(func() {
-		if st.stop != nil {
-			st.stop()
-		}
+		st.unwatch()
 		c.done1()
 	})
 }

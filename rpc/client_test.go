@@ -1,0 +1,153 @@
+package rpc_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tetherkit/tether/addr"
+	"github.com/tetherkit/tether/clock"
+	"github.com/tetherkit/tether/event"
+	"github.com/tetherkit/tether/persistent"
+	"github.com/tetherkit/tether/rpc"
+)
+
+var who = rpc.NewMethod[struct{}, string]("who", 1)
+
+// replica is an rpc server on a fixed address that can be stopped and
+// started again.
+type replica struct {
+	t    *testing.T
+	name string
+	addr string
+	srv  *rpc.Server
+	done chan struct{}
+}
+
+func startReplica(t *testing.T, name, address string) *replica {
+	t.Helper()
+	r := &replica{t: t, name: name, addr: address}
+	r.start()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *replica) start() {
+	r.t.Helper()
+	hs := echoHandlers(nil)
+	who.Implement(hs, func(context.Context, struct{}) (string, error) { return r.name, nil })
+	s, err := rpc.NewServer(rpc.Config{Handlers: hs, Identification: r.name})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", r.addr)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.addr, r.srv, r.done = l.Addr().String(), s, make(chan struct{})
+	go func() { s.Serve(l); close(r.done) }()
+}
+
+func (r *replica) stop() {
+	if r.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // no grace: like a crash
+	r.srv.Close(ctx)
+	<-r.done
+	r.srv = nil
+}
+
+func newClient(t *testing.T, cfg rpc.ClientConfig) (*rpc.Client, <-chan persistent.Event[string, *rpc.Conn]) {
+	t.Helper()
+	evs := make(chan persistent.Event[string, *rpc.Conn], 100)
+	cfg.OnEvent = func(e persistent.Event[string, *rpc.Conn]) { evs <- e }
+	if cfg.RetryDelay == nil {
+		cfg.RetryDelay = persistent.Constant(20 * time.Millisecond)
+	}
+	c, err := rpc.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c, evs
+}
+
+func awaitEvent(t *testing.T, evs <-chan persistent.Event[string, *rpc.Conn], k event.Kind) persistent.Event[string, *rpc.Conn] {
+	t.Helper()
+	ctx := patient(t)
+	for {
+		select {
+		case e := <-evs:
+			if e.Kind == k {
+				return e
+			}
+		case <-ctx.Done():
+			t.Fatalf("no %v event", k)
+		}
+	}
+}
+
+func TestClientSurvivesAServerRestart(t *testing.T) {
+	r := startReplica(t, "a", "127.0.0.1:0")
+	c, evs := newClient(t, rpc.ClientConfig{ServerName: "echo", Resolver: addr.Static(r.addr)})
+	if got, err := who.Call(patient(t), c, struct{}{}); err != nil || got != "a" {
+		t.Fatalf("first call = %q, %v", got, err)
+	}
+	r.stop()
+	awaitEvent(t, evs, event.Disconnected)
+
+	// While it is down, a call with a short deadline fails, naming the
+	// persistent connection.
+	ctx, cancel := clock.WithTimeout(context.Background(), clock.Real(), 50*time.Millisecond)
+	_, err := who.Call(ctx, c, struct{}{})
+	cancel()
+	var e *rpc.Error
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &e) || e.Conn != "persistent connection to echo" {
+		t.Fatalf("call while down = %v, want DeadlineExceeded from persistent connection to echo", err)
+	}
+	// A patient call waits for the restart.
+	res := make(chan error, 1)
+	go func() { _, err := who.Call(patient(t), c, struct{}{}); res <- err }()
+	r.start()
+	if err := <-res; err != nil {
+		t.Fatalf("call across the restart = %v", err)
+	}
+	conn, _ := c.Conn(patient(t))
+	if conn.String() != "persistent connection to echo" {
+		t.Fatalf("connection description %q", conn)
+	}
+}
+
+func TestClientFailsOverBetweenReplicas(t *testing.T) {
+	a, b := startReplica(t, "a", "127.0.0.1:0"), startReplica(t, "b", "127.0.0.1:0")
+	c, evs := newClient(t, rpc.ClientConfig{ServerName: "echo", Resolver: addr.NewList(a.addr, b.addr)})
+	if got, _ := who.Call(patient(t), c, struct{}{}); got != "a" {
+		t.Fatalf("served by %q, want a", got)
+	}
+	a.stop()
+	awaitEvent(t, evs, event.Disconnected)
+	if got, err := who.Call(patient(t), c, struct{}{}); err != nil || got != "b" {
+		t.Fatalf("after a went down: served by %q, %v; want b", got, err)
+	}
+}
+
+func TestClientFailFast(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close() // nothing listens there
+	c, _ := newClient(t, rpc.ClientConfig{ServerName: "echo", Resolver: addr.Static(dead), FailFast: true,
+		RetryDelay: persistent.Constant(time.Hour)})
+	_, err = who.Call(patient(t), c, struct{}{})
+	if !errors.Is(err, syscall.ECONNREFUSED) || !strings.Contains(err.Error(), "persistent connection to echo") {
+		t.Fatalf("fail-fast call = %v, want connection refused from persistent connection to echo", err)
+	}
+}
