@@ -126,4 +126,3 @@ func TestLostConnectionFailsCalls(t *testing.T) {
 		t.Fatal("Err() = nil after the connection closed")
 	}
 }
-
