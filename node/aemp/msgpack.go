@@ -1,0 +1,437 @@
+package aemp
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"math"
+
+	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
+)
+
+// The msgpack framing (Go-to-Go only): one msgpack array per frame, back to
+// back. It keeps every type of the message model apart, []byte included.
+//
+// Both directions use github.com/vmihailenco/msgpack/v5's streaming API
+// only, never its reflection: decoding into `any` with that library trusts
+// declared lengths (a 5-byte array32 header is enough to exhaust memory), so
+// the decoder here is a typed walker: it peeks at each code (straight from
+// the bufio.Reader, which is PeekCode without two interface calls), reads
+// heads and scalars with DecodeArrayLen, DecodeMapLen, DecodeBytesLen,
+// DecodeInt64, DecodeUint64, DecodeFloat64, DecodeBool and DecodeNil, checks
+// every declared length against what is left of the frame's byte budget
+// before it allocates anything, and copies string payloads itself, as their
+// bytes arrive. The budget is kept by a reader wrapper that counts the
+// frame's bytes. Integers come back as int64 (a uint64 above MaxInt64 as
+// the nearest float64), float32 and float64 as float64, str as string, bin
+// as []byte; map keys may be str or bin; extension types are refused.
+//
+// Encoding writes integers in their shortest form, floats as float64, and
+// map keys sorted, with no allocation once the encoder's scratch space has
+// grown to the frame size.
+
+type msgpackEncoder struct {
+	w       io.Writer
+	lim     Limits
+	elems   int
+	out     appendWriter
+	enc     *msgpack.Encoder
+	scratch []byte
+}
+
+// appendWriter is the msgpack.Encoder's writer: it appends to a slice.
+type appendWriter struct{ b []byte }
+
+func (a *appendWriter) Write(p []byte) (int, error) { a.b = append(a.b, p...); return len(p), nil }
+func (a *appendWriter) WriteByte(c byte) error      { a.b = append(a.b, c); return nil }
+
+func newMsgpackEncoder(w io.Writer, lim Limits) Encoder {
+	e := &msgpackEncoder{w: w, lim: lim}
+	e.enc = msgpack.NewEncoder(&e.out)
+	return e
+}
+
+func (e *msgpackEncoder) Encode(frame []any) error {
+	b, err := e.Append(e.scratch[:0], frame)
+	if err != nil {
+		return err
+	}
+	e.scratch = keepScratch(b)
+	_, err = e.w.Write(b)
+	return err
+}
+
+func (e *msgpackEncoder) Append(dst []byte, frame []any) ([]byte, error) {
+	e.elems = 0
+	e.out.b = dst
+	err := e.list(frame, 1)
+	b := e.out.b
+	e.out.b = nil
+	if err == nil && len(b)-len(dst) > e.lim.MaxFrameSize {
+		err = frameErr(FramingMsgpack, "encode", ErrFrameTooLarge, "%d bytes, limit %d", len(b)-len(dst), e.lim.MaxFrameSize)
+	}
+	if err != nil {
+		return dst, err
+	}
+	return b, nil
+}
+
+func (e *msgpackEncoder) count() error {
+	e.elems++
+	if e.elems > e.lim.MaxElements {
+		return frameErr(FramingMsgpack, "encode", ErrTooManyElements, "limit %d", e.lim.MaxElements)
+	}
+	return nil
+}
+
+func (e *msgpackEncoder) tooDeep(depth int) error {
+	if depth > e.lim.MaxDepth {
+		return frameErr(FramingMsgpack, "encode", ErrFrameTooDeep, "limit %d", e.lim.MaxDepth)
+	}
+	return nil
+}
+
+// The msgpack.Encoder calls below write to an appendWriter and so cannot fail.
+
+func (e *msgpackEncoder) list(l []any, depth int) error {
+	if err := e.tooDeep(depth); err != nil {
+		return err
+	}
+	_ = e.enc.EncodeArrayLen(len(l))
+	for _, v := range l {
+		if err := e.count(); err != nil {
+			return err
+		}
+		if err := e.value(v, depth); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *msgpackEncoder) value(v any, depth int) error {
+	switch x := v.(type) {
+	case nil:
+		_ = e.enc.EncodeNil()
+	case bool:
+		_ = e.enc.EncodeBool(x)
+	case int64:
+		_ = e.enc.EncodeInt(x)
+	case float64:
+		_ = e.enc.EncodeFloat64(x)
+	case string:
+		_ = e.enc.EncodeString(x)
+	case []byte:
+		_ = e.enc.EncodeBytesLen(len(x))
+		e.out.b = append(e.out.b, x...)
+	case []any:
+		return e.list(x, depth+1)
+	case map[string]any:
+		if err := e.tooDeep(depth + 1); err != nil {
+			return err
+		}
+		_ = e.enc.EncodeMapLen(len(x))
+		var kb [16]string
+		for _, k := range sortedKeys(x, kb[:0]) {
+			if err := e.count(); err != nil {
+				return err
+			}
+			_ = e.enc.EncodeString(k)
+			if err := e.value(x[k], depth+1); err != nil {
+				return err
+			}
+		}
+	default:
+		return frameErr(FramingMsgpack, "encode", ErrNotInModel, "unsupported type %s (see Normalize)", modelTypeName(v))
+	}
+	return nil
+}
+
+// budgetReader is what the msgpack.Decoder reads through: it counts the
+// bytes of the current frame and fails once the frame would exceed its
+// budget. As an io.ByteScanner it keeps the Decoder from adding buffering of
+// its own, so the walker may also read r directly (accounting for it).
+type budgetReader struct {
+	r    *bufio.Reader
+	left int  // bytes the frame may still take
+	over bool // a read was refused for lack of budget
+}
+
+var errBudget = errors.New("frame budget exhausted")
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		b.over = true
+		return 0, errBudget
+	}
+	if len(p) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= n
+	return n, err
+}
+
+func (b *budgetReader) ReadByte() (byte, error) {
+	if b.left <= 0 {
+		b.over = true
+		return 0, errBudget
+	}
+	c, err := b.r.ReadByte()
+	if err == nil {
+		b.left--
+	}
+	return c, err
+}
+
+func (b *budgetReader) UnreadByte() error {
+	err := b.r.UnreadByte()
+	if err == nil {
+		b.left++
+	}
+	return err
+}
+
+type msgpackDecoder struct {
+	r     *bufio.Reader
+	br    budgetReader
+	dec   *msgpack.Decoder
+	lim   Limits
+	box   *boxer
+	elems int
+	stack []any  // elements of the lists being decoded
+	buf   []byte // a string or byte string not wholly in r's buffer
+}
+
+func newMsgpackDecoder(r *bufio.Reader, lim Limits) Decoder {
+	d := &msgpackDecoder{r: r, lim: lim, box: newBoxer()}
+	d.br.r = r
+	d.dec = msgpack.NewDecoder(&d.br)
+	return d
+}
+
+// peek returns the next code without consuming it. It is the Decoder's
+// PeekCode without the trip through the budget reader: the code is within
+// the budget if a byte of the frame is left.
+func (d *msgpackDecoder) peek() (byte, error) {
+	if d.br.left <= 0 {
+		d.br.over = true
+		return 0, errBudget
+	}
+	b, err := d.r.Peek(1)
+	if err != nil {
+		return 0, err
+	}
+	return b[0], nil
+}
+
+func (d *msgpackDecoder) Decode() ([]any, error) {
+	d.br.left, d.br.over, d.elems = d.lim.MaxFrameSize, false, 0
+	defer d.trim()
+	c, err := d.peek()
+	if err != nil {
+		return nil, err // io.EOF between frames, or a read error
+	}
+	if !msgpcode.IsFixedArray(c) && c != msgpcode.Array16 && c != msgpcode.Array32 {
+		return nil, frameErr(FramingMsgpack, "decode", ErrMalformedFrame, "frame is not an array (code %#x)", c)
+	}
+	frame, err := d.array(1)
+	if err != nil {
+		return nil, d.fail(err)
+	}
+	return frame, nil
+}
+
+// trim drops buffers that one big frame made big.
+func (d *msgpackDecoder) trim() {
+	if cap(d.stack) > maxKeptScratch/16 {
+		d.stack = nil
+	}
+	d.buf = keepScratch(d.buf)
+}
+
+// fail turns an error from inside a frame into what Decode returns.
+func (d *msgpackDecoder) fail(err error) error {
+	var fe *FrameError
+	switch {
+	case d.br.over || errors.Is(err, errBudget):
+		return frameErr(FramingMsgpack, "decode", ErrFrameTooLarge, "more than %d bytes", d.lim.MaxFrameSize)
+	case errors.As(err, &fe):
+		return fe
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+func (d *msgpackDecoder) tooLarge(what string, n int) error {
+	return frameErr(FramingMsgpack, "decode", ErrFrameTooLarge, "%s of %d declared with %d bytes of the frame left", what, n, d.br.left)
+}
+
+func (d *msgpackDecoder) count(n int) error {
+	if n > d.lim.MaxElements-d.elems {
+		return frameErr(FramingMsgpack, "decode", ErrTooManyElements, "limit %d", d.lim.MaxElements)
+	}
+	d.elems += n
+	return nil
+}
+
+// smallArray is the most elements an array may declare to get its []any
+// allocated before its elements arrive.
+const smallArray = 16
+
+func (d *msgpackDecoder) array(depth int) ([]any, error) {
+	if depth > d.lim.MaxDepth {
+		return nil, frameErr(FramingMsgpack, "decode", ErrFrameTooDeep, "limit %d", d.lim.MaxDepth)
+	}
+	n, err := d.dec.DecodeArrayLen()
+	if err != nil {
+		return nil, err
+	}
+	if n > d.br.left { // every element takes at least a byte
+		return nil, d.tooLarge("array", n)
+	}
+	if err := d.count(n); err != nil {
+		return nil, err
+	}
+	if n <= smallArray {
+		// Cheaper than going through the stack. Only the arrays on the
+		// path being decoded can be waiting for their elements, so what a
+		// peer can make us allocate ahead of its data is at most
+		// MaxDepth × smallArray slots.
+		out := make([]any, n)
+		for i := range out {
+			if out[i], err = d.value(depth); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	base := len(d.stack)
+	for range n {
+		v, err := d.value(depth)
+		if err != nil {
+			return nil, err
+		}
+		d.stack = append(d.stack, v)
+	}
+	out := make([]any, n)
+	copy(out, d.stack[base:])
+	clear(d.stack[base:])
+	d.stack = d.stack[:base]
+	return out, nil
+}
+
+func (d *msgpackDecoder) object(depth int) (map[string]any, error) {
+	if depth > d.lim.MaxDepth {
+		return nil, frameErr(FramingMsgpack, "decode", ErrFrameTooDeep, "limit %d", d.lim.MaxDepth)
+	}
+	n, err := d.dec.DecodeMapLen()
+	if err != nil {
+		return nil, err
+	}
+	if n > d.br.left/2 { // every entry takes at least two bytes
+		return nil, d.tooLarge("map", n)
+	}
+	if err := d.count(n); err != nil {
+		return nil, err
+	}
+	m := make(map[string]any, min(n, 8))
+	for range n {
+		c, err := d.peek()
+		if err != nil {
+			return nil, err
+		}
+		if !msgpcode.IsString(c) && !msgpcode.IsBin(c) {
+			return nil, frameErr(FramingMsgpack, "decode", ErrMalformedFrame, "map key is not a string (code %#x)", c)
+		}
+		p, err := d.payload()
+		if err != nil {
+			return nil, err
+		}
+		k := d.box.key(p)
+		if m[k], err = d.value(depth); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (d *msgpackDecoder) value(depth int) (any, error) {
+	c, err := d.peek()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case msgpcode.IsFixedNum(c), c >= msgpcode.Int8 && c <= msgpcode.Int64, c >= msgpcode.Uint8 && c <= msgpcode.Uint32:
+		n, err := d.dec.DecodeInt64()
+		return d.box.int(n), err
+	case c == msgpcode.Uint64:
+		u, err := d.dec.DecodeUint64()
+		if u > math.MaxInt64 {
+			return d.box.float(float64(u)), err
+		}
+		return d.box.int(int64(u)), err
+	case c == msgpcode.Nil:
+		return nil, d.dec.DecodeNil()
+	case c == msgpcode.False, c == msgpcode.True:
+		return d.dec.DecodeBool()
+	case c == msgpcode.Float, c == msgpcode.Double:
+		f, err := d.dec.DecodeFloat64()
+		return d.box.float(f), err
+	case msgpcode.IsString(c):
+		p, err := d.payload()
+		if err != nil {
+			return nil, err
+		}
+		return d.box.str(p), nil
+	case msgpcode.IsBin(c):
+		p, err := d.payload()
+		if err != nil {
+			return nil, err
+		}
+		return boxBytes(p), nil
+	case msgpcode.IsFixedArray(c), c == msgpcode.Array16, c == msgpcode.Array32:
+		return d.array(depth + 1)
+	case msgpcode.IsFixedMap(c), c == msgpcode.Map16, c == msgpcode.Map32:
+		return d.object(depth + 1)
+	case msgpcode.IsExt(c):
+		return nil, frameErr(FramingMsgpack, "decode", ErrNotInModel, "extension type (code %#x)", c)
+	}
+	return nil, frameErr(FramingMsgpack, "decode", ErrMalformedFrame, "invalid code %#x", c)
+}
+
+// payload reads the header of a str or bin and its bytes. The result aliases
+// r's buffer or d.buf and is valid until the next read.
+func (d *msgpackDecoder) payload() ([]byte, error) {
+	n, err := d.dec.DecodeBytesLen()
+	if err != nil {
+		return nil, err
+	}
+	if n > d.br.left {
+		return nil, d.tooLarge("string", n)
+	}
+	if n <= d.r.Buffered() {
+		p, _ := d.r.Peek(n)
+		_, _ = d.r.Discard(n) // buffered: cannot fail, and p stays valid until the next read
+		d.br.left -= n
+		return p, nil
+	}
+	// Copy what has arrived, chunk by chunk, so that memory grows with the
+	// bytes actually received, not with the declared length.
+	d.buf = d.buf[:0]
+	for len(d.buf) < n {
+		if d.r.Buffered() == 0 {
+			if _, err := d.r.Peek(1); err != nil {
+				return nil, err
+			}
+		}
+		k := min(d.r.Buffered(), n-len(d.buf))
+		p, _ := d.r.Peek(k)
+		d.buf = append(d.buf, p...)
+		_, _ = d.r.Discard(k) // buffered: cannot fail
+		d.br.left -= k
+	}
+	return d.buf, nil
+}
