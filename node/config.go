@@ -1,0 +1,141 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/tetherkit/tether/clock"
+)
+
+// Config describes a node. Every field has a working zero value.
+type Config struct {
+	// ID is the node's ID: %n expands to the host name, %u and a trailing
+	// '/' to a random unique string. Empty means "tether/" plus a random
+	// string.
+	ID string
+
+	// Binds are the addresses to listen on ("host:port"; port 0 picks
+	// one). None: the node only connects out.
+	Binds []string
+
+	// Secret authenticates nodes to each other (hmac_sha3_512). Nodes
+	// without a shared secret can talk only over TLS.
+	Secret string
+
+	// TLS, if set, holds this node's certificate: links to nodes that have
+	// one too run TLS (as AnyEvent::MP does with a shared certificate).
+	TLS *tls.Config
+
+	// Secure refuses to spawn init functions not in Spawnable when a
+	// remote node asks.
+	Secure    bool
+	Spawnable []string
+
+	// Limits bound queues and frames; zero fields mean the defaults.
+	Limits Limits
+
+	// ConnectTimeout bounds how long a link may take to come up before the
+	// monitors on that node fire (default 2 s, AnyEvent::MP's
+	// connect_interval). HandshakeTimeout bounds one handshake (30 s).
+	ConnectTimeout   time.Duration
+	HandshakeTimeout time.Duration
+
+	// Heartbeat and HeartbeatTimeout: between tether nodes, a link that
+	// hears nothing for HeartbeatTimeout fails (defaults 10 s and 30 s;
+	// a negative Heartbeat turns them off). Perl nodes do not send them.
+	Heartbeat        time.Duration
+	HeartbeatTimeout time.Duration
+
+	// Shards is the number of executor goroutines that run port callbacks
+	// (default GOMAXPROCS).
+	Shards int
+
+	// Clock, Rand and Logger: time, randomness and logs. Nil means the
+	// wall clock, a random seed, and no logging.
+	Clock  clock.Clock
+	Rand   *clock.Rand
+	Logger *slog.Logger
+
+	// Transport makes network connections; nil means TCP. The simulated
+	// network (test/sim) provides one.
+	Transport Transport
+
+	// Hostname replaces %n; empty means os.Hostname.
+	Hostname string
+}
+
+// Limits bound what a node buffers.
+type Limits struct {
+	LocalQueue int // items queued per shard before outside senders wait (default 1<<20)
+	SendQueue  int // bytes queued per link before the link fails (default 16 MiB)
+	Mailbox    int // messages a process may hold (default 1<<16)
+	MaxFrame   int // bytes in one frame received (default 16 MiB)
+}
+
+// Transport listens and dials; net.Listen and a net.Dialer are one.
+type Transport interface {
+	Listen(network, address string) (net.Listener, error)
+	Dial(ctx context.Context, network, address string) (net.Conn, error)
+}
+
+type tcp struct{}
+
+func (tcp) Listen(network, address string) (net.Listener, error) { return net.Listen(network, address) }
+func (tcp) Dial(ctx context.Context, network, address string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, network, address)
+}
+
+// validate fills in the defaults.
+func (c *Config) validate() error {
+	set := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	set(&c.ConnectTimeout, 2*time.Second)
+	set(&c.HandshakeTimeout, 30*time.Second)
+	set(&c.Heartbeat, 10*time.Second)
+	set(&c.HeartbeatTimeout, 30*time.Second)
+	seti := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	seti(&c.Limits.LocalQueue, 1<<20)
+	seti(&c.Limits.SendQueue, 16<<20)
+	seti(&c.Limits.Mailbox, 1<<16)
+	seti(&c.Limits.MaxFrame, 16<<20)
+	seti(&c.Shards, runtime.GOMAXPROCS(0))
+	c.Clock = clock.Or(c.Clock)
+	if c.Rand == nil {
+		c.Rand = clock.NewRand(clock.RandomSeed())
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Transport == nil {
+		c.Transport = tcp{}
+	}
+	if c.Hostname == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			h = "localhost"
+		}
+		c.Hostname = h
+	}
+	if c.Heartbeat > 0 && c.HeartbeatTimeout < c.Heartbeat {
+		return errors.New("node: HeartbeatTimeout is shorter than Heartbeat")
+	}
+	if c.Secure && len(c.Spawnable) == 0 {
+		return fmt.Errorf("node: Secure without Spawnable allows no spawns at all; list the names")
+	}
+	return nil
+}

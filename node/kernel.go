@@ -1,0 +1,143 @@
+package node
+
+import (
+	"sync"
+)
+
+// A shard is one executor goroutine and its queue. Every local port lives
+// on one shard, which runs all of that port's callbacks, one at a time and
+// in the order queued: messages from one sender to one port arrive in the
+// order sent, and a port's callbacks never run concurrently. Like
+// AnyEvent::MP's event loop, a shard expects callbacks to return promptly;
+// one that blocks holds up the ports on its shard (processes, see Go, are
+// for code that blocks).
+type shard struct {
+	n     *Node
+	limit int // items queued before senders outside port context wait
+
+	mu      sync.Mutex
+	q       []item
+	busy    bool          // the executor is running a batch
+	room    chan struct{} // closed when the queue drains, if someone waits
+	wake    chan struct{} // capacity 1
+	stopped bool
+
+	ctx Context // reused for each delivery: valid only during a callback
+}
+
+// item is work for a port: a message to deliver, or a function to run in
+// its context (kills, monitors, init functions, Wrap).
+type item struct {
+	p        *port
+	msg      []any
+	src      *string        // the sending node's ID, owned by its link; nil for this node
+	fn       func(*Context) // nil: deliver msg
+	evenDead bool           // run fn even if the port has died
+}
+
+func newShard(n *Node, limit int) *shard {
+	s := &shard{n: n, limit: limit, wake: make(chan struct{}, 1)}
+	s.ctx.n = n
+	return s
+}
+
+// push queues it. A sender outside port context (mayWait) waits while the
+// queue is over its limit, pushing back on a producer that outruns the
+// ports; in port context it never waits, since its own executor may be the
+// one to drain the queue.
+func (s *shard) push(it item, mayWait bool) {
+	s.mu.Lock()
+	for mayWait && len(s.q) >= s.limit && !s.stopped {
+		if s.room == nil {
+			s.room = make(chan struct{})
+		}
+		room := s.room
+		s.mu.Unlock()
+		<-room
+		s.mu.Lock()
+	}
+	if s.stopped {
+		s.mu.Unlock()
+		return
+	}
+	wake := len(s.q) == 0 && !s.busy
+	s.q = append(s.q, it)
+	s.mu.Unlock()
+	if wake {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run is the executor: it takes the queue a batch at a time and runs it.
+func (s *shard) run(done func()) {
+	defer done()
+	var batch []item
+	for range s.wake {
+		for {
+			s.mu.Lock()
+			if s.stopped {
+				s.mu.Unlock()
+				return
+			}
+			if len(s.q) == 0 {
+				s.busy = false
+				s.mu.Unlock()
+				break
+			}
+			batch, s.q = s.q, batch[:0]
+			s.busy = true
+			if s.room != nil {
+				close(s.room)
+				s.room = nil
+			}
+			s.mu.Unlock()
+			for i := range batch {
+				s.run1(&batch[i])
+				batch[i] = item{}
+			}
+		}
+	}
+}
+
+// run1 runs one item in its port's context.
+func (s *shard) run1(it *item) {
+	p := it.p
+	if p.dead && !it.evenDead {
+		return // messages and work for a dead port vanish
+	}
+	c := &s.ctx
+	c.p, c.src = p, it.src
+	if it.fn != nil {
+		if err := protect(func() error { it.fn(c); return nil }); err != nil {
+			s.n.shardKill(p, []any{ReasonDie, err.Error()})
+		}
+	} else {
+		s.n.deliver(c, it.msg)
+	}
+	c.p, c.src = nil, nil
+}
+
+// stop ends the executor; queued items are dropped.
+func (s *shard) stop() {
+	s.mu.Lock()
+	s.stopped = true
+	s.q = nil
+	if s.room != nil {
+		close(s.room)
+		s.room = nil
+	}
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// shardOf picks the shard for a new port: round robin.
+func (n *Node) shardOf() *shard {
+	i := n.nextShard.Add(1)
+	return n.shards[int(i)%len(n.shards)]
+}

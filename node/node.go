@@ -1,0 +1,241 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tetherkit/tether/clock"
+)
+
+// Node is a node: a set of ports on one process, linked to other nodes.
+// All its methods are safe for concurrent use.
+type Node struct {
+	cfg    Config
+	id     string
+	log    *slog.Logger
+	clk    clock.Clock
+	rand   *clock.Rand
+	prefix string // prefix of local port names
+	spawnP string // prefix of names this node picks for remote spawns
+
+	shards    []*shard
+	nextShard atomic.Uint64
+	ports     portTable
+	recent    sendCache
+	nodePort  *port
+
+	mu       sync.Mutex
+	counter  string // last local port name counter
+	spawnCtr string // last spawn name counter
+	inits    map[string]InitFunc
+	closed   bool
+
+	wg   sync.WaitGroup
+	done chan struct{}
+}
+
+// Start starts a node: it expands the ID, starts the executors, and
+// listens on cfg.Binds. It returns an error if the config is invalid or a
+// bind fails; ctx bounds the start only.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	id, random, err := expandID(cfg.ID, cfg.Hostname, cfg.Rand)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:      cfg,
+		id:       id,
+		log:      cfg.Logger.With("node", id),
+		clk:      cfg.Clock,
+		rand:     cfg.Rand,
+		spawnP:   runiq(cfg.Rand),
+		counter:  "a",
+		spawnCtr: "a",
+		inits:    make(map[string]InitFunc),
+		done:     make(chan struct{}),
+	}
+	if !random {
+		n.prefix = randomString(cfg.Rand, 9)
+	}
+	for range cfg.Shards {
+		s := newShard(n, cfg.Limits.LocalQueue)
+		n.shards = append(n.shards, s)
+		n.wg.Add(1)
+		go s.run(n.wg.Done)
+	}
+	n.nodePort = &port{id: id + "#", shard: n.shards[0]}
+	n.nodePort.cb = n.nodePortRequest
+	n.ports.store("", n.nodePort)
+	return n, nil
+}
+
+// ID returns the node's ID.
+func (n *Node) ID() string { return n.id }
+
+// Close stops the node: its executors stop (queued work is dropped) and
+// its links close. It returns once everything has stopped, or ctx.Err().
+func (n *Node) Close(ctx context.Context) error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return n.wait(ctx)
+	}
+	n.closed = true
+	n.mu.Unlock()
+	for _, s := range n.shards {
+		s.stop()
+	}
+	go func() { n.wg.Wait(); close(n.done) }()
+	return n.wait(ctx)
+}
+
+func (n *Node) wait(ctx context.Context) error {
+	select {
+	case <-n.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// newName returns a fresh local port name.
+func (n *Node) newName() string {
+	n.mu.Lock()
+	n.counter = nextCounter(n.counter)
+	name := n.prefix + n.counter
+	n.mu.Unlock()
+	return name
+}
+
+// Port creates a local port and returns its ID. cb receives every message
+// that no tag handler takes; a nil cb makes the port kill itself with
+// "unhandled_message" when such a message arrives.
+func (n *Node) Port(cb Callback) string {
+	p := n.newPort(n.newName(), cb)
+	return p.id
+}
+
+func (n *Node) newPort(name string, cb Callback) *port {
+	p := &port{id: n.id + "#" + name, shard: n.shardOf(), cb: cb}
+	n.ports.store(name, p)
+	return p
+}
+
+// lookup returns the live local port named name, or nil.
+func (n *Node) lookup(name string) *port { return n.ports.load(name) }
+
+// ErrNotLocal: the operation needs a port of this node.
+var ErrNotLocal = errors.New("not a port of this node")
+
+// Rcv sets the handler for messages tagged tag on a local port (nil
+// removes it), taking effect before any message sent after Rcv returns. It
+// returns ErrNotLocal for another node's port; a port that does not exist
+// is ignored, like a message to it.
+func (n *Node) Rcv(port, tag string, cb Callback) error {
+	p, err := n.local(port)
+	if p == nil {
+		return err
+	}
+	p.shard.push(item{p: p, fn: func(*Context) { setHandler(p, tag, cb) }}, true)
+	return nil
+}
+
+// local resolves a port ID of this node.
+func (n *Node) local(port string) (*port, error) {
+	node, name := splitPort(port)
+	if node != n.id {
+		return nil, fmt.Errorf("%w: %s", ErrNotLocal, port)
+	}
+	return n.lookup(name), nil
+}
+
+// Eval runs fn in the context of a local port (AnyEvent::MP's peval),
+// after whatever is queued for it; it reports false if there is no such
+// port.
+func (n *Node) Eval(port string, fn func(c *Context)) bool {
+	p, _ := n.local(port)
+	if p == nil {
+		return false
+	}
+	p.shard.push(item{p: p, fn: fn}, true)
+	return true
+}
+
+// Send sends msg to port, asynchronously: it never waits for the network
+// (connections are made in the background and messages queue meanwhile)
+// and a message to a port that does not exist vanishes. Messages from one
+// sender to one port arrive in the order sent. msg must not be changed
+// after Send: a local port receives the same values.
+//
+// Outside port context, Send waits while the target port's executor is
+// far behind (Limits.LocalQueue), which pushes back on a producer that
+// outruns it.
+func (n *Node) Send(port string, msg ...any) { n.send(port, msg, true) }
+
+func (n *Node) send(port string, msg []any, mayWait bool) {
+	if p := n.recent.get(port); p != nil {
+		p.shard.push(item{p: p, msg: msg}, mayWait)
+		return
+	}
+	node, name := splitPort(port)
+	if node == n.id {
+		if p := n.lookup(name); p != nil {
+			n.recent.put(port, p)
+			p.shard.push(item{p: p, msg: msg}, mayWait)
+		}
+		return
+	}
+	n.sendRemote(node, name, msg)
+}
+
+// Kill kills port: with no reason a normal death, otherwise an abnormal
+// one with that reason. A local kill takes effect asynchronously, after the
+// messages already queued for the port; killing a port that does not exist
+// does nothing, and the node port cannot be killed.
+func (n *Node) Kill(port string, reason ...any) {
+	node, name := splitPort(port)
+	if name == "" {
+		n.log.Warn("refused to kill a node port", "port", port)
+		return
+	}
+	if node != n.id {
+		n.killRemote(node, name, reason)
+		return
+	}
+	if p := n.lookup(name); p != nil {
+		p.shard.push(item{p: p, fn: func(*Context) { n.shardKill(p, reason) }}, true)
+	}
+}
+
+// shardKill kills p now; it runs on p's shard. The monitors fire, the
+// nodes that monitor p are told.
+func (n *Node) shardKill(p *port, reason []any) {
+	if p.dead {
+		return
+	}
+	if p == n.nodePort {
+		n.log.Error("the node port was to die; it lives on", "reason", FormatReason(reason))
+		return
+	}
+	p.dead = true
+	n.ports.delete(p.name(n))
+	if p.mons == nil {
+		p.mons = &monitors{} // keeps the reason for monitors set from now on
+	}
+	p.mons.reason = reason
+	for _, m := range p.mons.local {
+		m.fire(n, reason)
+	}
+	p.mons.local = nil
+	for node := range p.mons.remote {
+		n.sendRemote(node, "", append([]any{"kil0", p.name(n)}, reason...))
+	}
+	p.mons.remote = nil
+}

@@ -1,0 +1,50 @@
+package node
+
+import "slices"
+
+// InitFunc initializes a spawned port, in its context: it installs the
+// port's handlers (c.Rcv, c.SetDefault) from the spawn's arguments. An
+// error or panic kills the port with "die".
+type InitFunc func(c *Context, args []any) error
+
+// Register makes init spawnable under name, on this node: no closures
+// travel, only names. Registering a name again replaces its function.
+func (n *Node) Register(name string, init InitFunc) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.inits[name] = init
+}
+
+// Spawn creates a port on node that runs the init function registered
+// there under name, with args, and returns the new port's ID at once. The
+// port is created and init runs later, even on this node: Spawn always
+// returns first. If node has no such init function (or, in secure mode,
+// does not allow it) the new port dies with "no_such_init", which only a
+// monitor sees.
+func (n *Node) Spawn(node, name string, args ...any) string {
+	if node == n.id {
+		p := n.newPort(n.newName(), nil)
+		p.shard.push(item{p: p, fn: func(c *Context) { n.runInit(c, name, args, false) }}, true)
+		return p.id
+	}
+	n.mu.Lock()
+	n.spawnCtr = nextCounter(n.spawnCtr)
+	portName := n.spawnP + n.spawnCtr
+	n.mu.Unlock()
+	n.sendRemote(node, "", append([]any{"AnyEvent::MP::_spawn", portName, name}, args...))
+	return node + "#" + portName
+}
+
+// runInit runs the init function name in a spawned port's context.
+func (n *Node) runInit(c *Context, name string, args []any, remote bool) {
+	n.mu.Lock()
+	init := n.inits[name]
+	n.mu.Unlock()
+	if init == nil || remote && n.cfg.Secure && !slices.Contains(n.cfg.Spawnable, name) {
+		c.Kill(ReasonNoSuchInit, name)
+		return
+	}
+	if err := init(c, args); err != nil {
+		c.Kill(ReasonDie, err.Error())
+	}
+}

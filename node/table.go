@@ -1,0 +1,73 @@
+package node
+
+import "sync"
+
+// portTable maps local port names to ports. It is split into parts, each
+// with its own lock, so that senders on different cores rarely meet; a part
+// is a plain map, so an entry costs about 30 bytes (a sync.Map entry costs
+// three times that, and hashes its key as an interface).
+type portTable struct {
+	parts [64]tablePart
+}
+
+type tablePart struct {
+	mu sync.RWMutex
+	m  map[string]*port
+	_  [64 - 32]byte // keep parts on separate cache lines
+}
+
+// part picks a name's part from its last bytes, where counters change
+// fastest: cheap, and spread well for the names this package makes.
+func (t *portTable) part(name string) *tablePart {
+	n := len(name)
+	if n == 0 {
+		return &t.parts[0]
+	}
+	h := uint(name[n-1]) + 7*uint(name[n/2])
+	if n > 1 {
+		h += 31 * uint(name[n-2])
+	}
+	return &t.parts[h%uint(len(t.parts))]
+}
+
+func (t *portTable) load(name string) *port {
+	p := t.part(name)
+	p.mu.RLock()
+	v := p.m[name]
+	p.mu.RUnlock()
+	return v
+}
+
+func (t *portTable) store(name string, v *port) {
+	p := t.part(name)
+	p.mu.Lock()
+	if p.m == nil {
+		p.m = make(map[string]*port)
+	}
+	p.m[name] = v
+	p.mu.Unlock()
+}
+
+func (t *portTable) delete(name string) {
+	p := t.part(name)
+	p.mu.Lock()
+	delete(p.m, name)
+	p.mu.Unlock()
+}
+
+// each calls fn for every port, part by part (ports created or deleted
+// meanwhile may or may not be seen).
+func (t *portTable) each(fn func(*port)) {
+	for i := range t.parts {
+		p := &t.parts[i]
+		p.mu.RLock()
+		ports := make([]*port, 0, len(p.m))
+		for _, v := range p.m {
+			ports = append(ports, v)
+		}
+		p.mu.RUnlock()
+		for _, v := range ports {
+			fn(v)
+		}
+	}
+}
