@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 
@@ -34,8 +35,15 @@ type Node struct {
 	inits    map[string]InitFunc
 	closed   bool
 
-	wg   sync.WaitGroup
-	done chan struct{}
+	linksMu   sync.Mutex
+	links     map[string]*link // by node ID
+	watchers  []*nodeWatcher
+	listeners []net.Listener
+
+	ctx    context.Context // ends when the node closes
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	done   chan struct{}
 }
 
 // Start starts a node: it expands the ID, starts the executors, and
@@ -59,8 +67,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		counter:  "a",
 		spawnCtr: "a",
 		inits:    make(map[string]InitFunc),
+		links:    make(map[string]*link),
 		done:     make(chan struct{}),
 	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if !random {
 		n.prefix = randomString(cfg.Rand, 9)
 	}
@@ -73,8 +83,29 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.nodePort = &port{id: id + "#", shard: n.shards[0]}
 	n.nodePort.cb = n.nodePortRequest
 	n.ports.store("", n.nodePort)
+	for _, b := range cfg.Binds {
+		ln, err := cfg.Transport.Listen("tcp", b)
+		if err != nil {
+			n.Close(ctx)
+			return nil, fmt.Errorf("node: listen on %s: %w", b, err)
+		}
+		n.listeners = append(n.listeners, ln)
+		n.wg.Go(func() { n.listen(ln) })
+	}
 	return n, nil
 }
+
+// Addrs returns the addresses the node listens on.
+func (n *Node) Addrs() []string {
+	var as []string
+	for _, ln := range n.listeners {
+		as = append(as, ln.Addr().String())
+	}
+	return as
+}
+
+// closing reports whether Close has been called.
+func (n *Node) closing() bool { return n.ctx.Err() != nil }
 
 // ID returns the node's ID.
 func (n *Node) ID() string { return n.id }
@@ -89,6 +120,22 @@ func (n *Node) Close(ctx context.Context) error {
 	}
 	n.closed = true
 	n.mu.Unlock()
+	n.cancel()
+	for _, ln := range n.listeners {
+		ln.Close()
+	}
+	n.linksMu.Lock()
+	links := make([]*link, 0, len(n.links))
+	for _, l := range n.links {
+		links = append(links, l)
+	}
+	n.linksMu.Unlock()
+	for _, l := range links {
+		l.mu.Lock()
+		c := l.cur
+		l.mu.Unlock()
+		l.fail(c, "node closed")
+	}
 	for _, s := range n.shards {
 		s.stop()
 	}

@@ -1,16 +1,161 @@
 package node
 
-// nodePortRequest handles a message to the node port: the requests of
-// spec/aemp-wire.md §4.5.
+import (
+	"fmt"
+	"time"
+
+	"github.com/tetherkit/tether/node/aemp"
+)
+
+// route delivers a frame that arrived from l's peer: to a local port, or to
+// the node port. A frame that is not [port name, …] breaks the protocol and
+// fails the link; an empty frame is a heartbeat.
+func (n *Node) route(l *link, frame []any) error {
+	if len(frame) == 0 {
+		return nil
+	}
+	name, ok := frame[0].(string)
+	if !ok {
+		return fmt.Errorf("protocol error: a frame addressed to %v, not a port name", frame[0])
+	}
+	if name == "" {
+		// Node-port requests take effect here, in the order of the frames:
+		// a spawn must create its port before the next frame, which may be
+		// a message to it, is routed.
+		n.request(l.peer, frame[1:])
+		return nil
+	}
+	p := n.lookup(name)
+	if p == nil {
+		return nil // no such port: the message vanishes
+	}
+	p.shard.push(item{p: p, msg: frame[1:], src: l.src}, true)
+	return nil
+}
+
+// nodePortRequest is the node port's callback: requests sent to it on this
+// node.
 func (n *Node) nodePortRequest(c *Context, msg []any) error {
+	n.request(c.SrcNode(), msg)
+	return nil
+}
+
+// request handles a node-port request from node src: the requests of
+// spec/aemp-wire.md §4.5. It is safe for concurrent use.
+func (n *Node) request(src string, msg []any) {
 	if len(msg) == 0 {
-		return nil // an empty frame: a no-op
+		return // an empty request: a no-op
 	}
 	tag, _ := msg[0].(string)
+	r := aemp.Request{Tag: tag, Args: msg[1:]}
+	var err error
 	switch tag {
-	case "", "devnull":
+	case aemp.ReqMon1, aemp.ReqMon0:
+		var m aemp.Monitor
+		if m, err = aemp.ParseMonitor(r); err == nil {
+			n.remoteMonitor(src, m.Port, m.Start)
+		}
+	case aemp.ReqKil0:
+		var k aemp.Kill
+		if k, err = aemp.ParseKill(r); err == nil && src != n.id {
+			if l := n.linkTo(src, false); l != nil {
+				l.fireRemote(k.Port, k.Reason)
+			}
+		}
+	case aemp.ReqKil1:
+		var k aemp.Kill
+		if k, err = aemp.ParseKill(r); err == nil && k.Port != "" {
+			if p := n.lookup(k.Port); p != nil {
+				p.shard.push(item{p: p, fn: func(*Context) { n.shardKill(p, k.Reason) }}, false)
+			}
+		}
+	case aemp.ReqSnd:
+		var s aemp.Relay
+		if s, err = aemp.ParseRelay(r); err == nil {
+			n.send(s.Port, s.Msg, false)
+		}
+	case aemp.ReqTime, aemp.ReqCan, aemp.ReqEval:
+		var q aemp.Query
+		if q, err = aemp.ParseQuery(r); err == nil {
+			n.answer(q)
+		}
+	case aemp.ReqSpawn:
+		var s aemp.Spawn
+		if s, err = aemp.ParseSpawn(r); err == nil {
+			n.remoteSpawn(s)
+		}
+	case aemp.ReqDevnull, aemp.ReqNop:
+	case reqBroadcast:
+		n.Broadcast(n.id, msg[1:]...)
 	default:
-		n.log.Debug("node port request not understood", "tag", tag, "from", c.SrcNode())
+		n.log.Debug("node port request not understood", "tag", tag, "from", src)
 	}
-	return nil
+	if err != nil {
+		n.log.Info("bad node port request", "from", src, "err", err)
+	}
+}
+
+// remoteMonitor starts (or stops) telling node about the death of local
+// port name: kil0 when it dies, or at once if it does not exist.
+func (n *Node) remoteMonitor(node, name string, start bool) {
+	p := n.lookup(name)
+	if p == nil || p == n.nodePort {
+		if start {
+			n.sendRemote(node, "", append([]any{aemp.ReqKil0, name}, noSuchPort(n.id+"#"+name)...))
+		}
+		return
+	}
+	p.shard.push(item{p: p, evenDead: true, fn: func(*Context) {
+		if p.dead {
+			if start {
+				n.sendRemote(node, "", append([]any{aemp.ReqKil0, name}, p.mons.reason...))
+			}
+			return
+		}
+		if p.mons == nil {
+			p.mons = &monitors{}
+		}
+		if start {
+			if p.mons.remote == nil {
+				p.mons.remote = make(map[string]struct{})
+			}
+			p.mons.remote[node] = struct{}{}
+		} else {
+			delete(p.mons.remote, node)
+		}
+	}}, false)
+}
+
+// answer replies to a time, can or eval query.
+func (n *Node) answer(q aemp.Query) {
+	if q.Reply.Port == "" {
+		return
+	}
+	var result []any
+	switch q.Tag {
+	case aemp.ReqTime:
+		result = []any{float64(n.clk.Now().UnixNano()) / float64(time.Second)}
+	case aemp.ReqCan:
+		yes := ""
+		switch q.Subject {
+		case aemp.ReqMon0, aemp.ReqMon1, aemp.ReqKil0, aemp.ReqKil1, aemp.ReqSnd, aemp.ReqCan,
+			aemp.ReqTime, aemp.ReqDevnull, aemp.ReqNop, aemp.ReqSpawn:
+			yes = "1"
+		}
+		result = []any{yes}
+	case aemp.ReqEval:
+		result = []any{"eval is not supported by tether nodes"}
+	}
+	n.send(q.Reply.Port, q.Reply.Message(result...), false)
+}
+
+// remoteSpawn creates the port a remote node named in its spawn request and
+// runs the init function in it.
+func (n *Node) remoteSpawn(s aemp.Spawn) {
+	if n.lookup(s.Name) != nil {
+		n.log.Warn("spawn refused: the port name is taken", "name", s.Name)
+		return
+	}
+	p := n.newPort(s.Name, nil)
+	p.shard.push(item{p: p, fn: func(c *Context) { n.runInit(c, s.Func, s.Args, true) }}, false)
 }

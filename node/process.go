@@ -39,7 +39,7 @@ type envelope struct {
 // error's text otherwise (a panic too). The process's context ends when its
 // port dies — by fn returning, a Kill, or the node closing.
 func (n *Node) Go(fn func(p *Process) error) string {
-	ctx, stop := context.WithCancelCause(context.Background())
+	ctx, stop := context.WithCancelCause(n.ctx) // ends when the node closes, too
 	pr := &Process{n: n, ctx: ctx, stop: stop, sig: make(chan struct{}, 1)}
 	pr.p = n.newPort(n.newName(), pr.enqueue)
 	n.Monitor(pr.p.id, Func(func(reason []any) { pr.die(reason) }))
@@ -138,6 +138,9 @@ func Terminated(fn func(t Termination) error) Case {
 	}
 }
 
+// ErrNodeClosed is returned by Receive in a process whose node has closed.
+var ErrNodeClosed = errors.New("node closed")
+
 // ErrNoMessage is returned by Receive when its context ends before a
 // matching message arrives.
 var ErrNoMessage = errors.New("no message")
@@ -169,6 +172,9 @@ func (pr *Process) Receive(ctx context.Context, cases ...Case) error {
 		pr.mu.Unlock()
 		if dead != nil {
 			return dead
+		}
+		if pr.ctx.Err() != nil {
+			return ErrNodeClosed
 		}
 		select {
 		case <-pr.sig:

@@ -91,6 +91,7 @@ func TestProcessTerminations(t *testing.T) {
 		n.Kill(normal)
 		synctest.Wait()
 		n.Kill(crashing, "boom")
+		clock.Real().Sleep(3 * time.Second) // the unknown node: the connect timeout (2 s) passes
 		got := strings.Join(sortedCopy(func() []string { synctest.Wait(); return r.take() }()), "|")
 		want := strings.Join(sortedCopy([]string{
 			"a#missing no process", remote + " unknown node", normal + " normal", crashing + " exception",

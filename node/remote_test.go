@@ -1,0 +1,264 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetherkit/tether/clock"
+	"github.com/tetherkit/tether/node"
+)
+
+const patience = 10 * time.Second
+
+func patientCtx(t *testing.T) context.Context {
+	ctx, cancel := clock.WithTimeout(context.Background(), clock.Real(), patience)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// startTCP starts a node listening on 127.0.0.1 with the shared secret.
+func startTCP(t *testing.T, id string, mod ...func(*node.Config)) *node.Node {
+	t.Helper()
+	cfg := node.Config{ID: id, Binds: []string{"127.0.0.1:0"}, Secret: "geheim"}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	n, err := node.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close(context.Background()) })
+	return n
+}
+
+// inbox is a port whose messages arrive on a channel.
+func inbox(n *node.Node) (string, <-chan []any) {
+	ch := make(chan []any, 1000)
+	return n.Port(func(c *node.Context, msg []any) error { ch <- msg; return nil }), ch
+}
+
+func recv(t *testing.T, ch <-chan []any) []any {
+	t.Helper()
+	select {
+	case m := <-ch:
+		return m
+	case <-patientCtx(t).Done():
+		t.Fatal("nothing arrived")
+		return nil
+	}
+}
+
+// pair starts nodes a and b, linked.
+func pair(t *testing.T, mod ...func(*node.Config)) (*node.Node, *node.Node) {
+	t.Helper()
+	a, b := startTCP(t, "a", mod...), startTCP(t, "b", mod...)
+	id, err := a.AddNode(patientCtx(t), b.Addrs()...)
+	if err != nil || id != "b" {
+		t.Fatalf("AddNode = %q, %v", id, err)
+	}
+	return a, b
+}
+
+func TestTwoNodesExchangeMessages(t *testing.T) {
+	a, b := pair(t)
+	if got := a.Nodes(); !slices.Equal(got, []string{"b"}) {
+		t.Fatalf("a.Nodes() = %v", got)
+	}
+	// A ping-pong port on b, replying to a port on a.
+	ponger := b.Port(nil)
+	b.Rcv(ponger, "ping", func(c *node.Context, args []any) error {
+		c.Send(args[0].(string), "pong", args[1], c.SrcNode())
+		return nil
+	})
+	replies, got := inbox(a)
+	for i := range 100 {
+		a.Send(ponger, "ping", replies, i)
+	}
+	for i := range 100 {
+		m := recv(t, got)
+		if m[0] != "pong" || m[1] != int64(i) || m[2] != "a" {
+			t.Fatalf("reply %d = %v", i, m)
+		}
+	}
+	// b reaches a through the link a made.
+	back, gotBack := inbox(a)
+	b.Send(back, "hello", []byte{1, 2}, 1.5, true, nil, map[string]any{"k": "v"}, []any{"x"})
+	m := recv(t, gotBack)
+	if fmt.Sprint(m) != "[hello [1 2] 1.5 true <nil> map[k:v] [x]]" {
+		t.Fatalf("values across the link: %v", m)
+	}
+}
+
+func TestRemoteMonitors(t *testing.T) {
+	a, b := pair(t)
+	reasons := make(chan string, 10)
+	watch := func(port string) node.Guard {
+		return a.Monitor(port, node.Func(func(reason []any) { reasons <- node.FormatReason(reason) }))
+	}
+	awaitReason := func(want string) {
+		t.Helper()
+		select {
+		case got := <-reasons:
+			if got != want {
+				t.Fatalf("monitor fired with %q, want %q", got, want)
+			}
+		case <-patientCtx(t).Done():
+			t.Fatalf("monitor did not fire (want %q)", want)
+		}
+	}
+	// The port dies on b: b tells a (kil0).
+	p := b.Port(nil)
+	watch(p)
+	pingB(t, a, b) // the monitor request has been processed
+	b.Kill(p, "done", 1)
+	awaitReason("done 1")
+
+	// A port that does not exist on b.
+	watch("b#nonesuch")
+	awaitReason("no_such_port cannot monitor nonexistent port b#nonesuch")
+
+	// a kills a port on b (kil1); b's own monitor sees it.
+	q := b.Port(nil)
+	local := make(chan string, 1)
+	b.Monitor(q, node.Func(func(reason []any) { local <- node.FormatReason(reason) }))
+	a.Kill(q, "from a")
+	if got := <-local; got != "from a" {
+		t.Fatalf("remote kill reason %q", got)
+	}
+
+	// A stopped monitor does not fire.
+	r := b.Port(nil)
+	g := watch(r)
+	g.Stop()
+	pingB(t, a, b)
+	b.Kill(r, "x")
+	pingB(t, a, b)
+	select {
+	case got := <-reasons:
+		t.Fatalf("stopped monitor fired: %q", got)
+	default:
+	}
+}
+
+// pingB makes a round trip a → b → a, so that what a sent b before has been
+// handled.
+func pingB(t *testing.T, a, b *node.Node) {
+	t.Helper()
+	echo := b.Port(func(c *node.Context, msg []any) error { c.Send(msg[0].(string)); c.Kill(); return nil })
+	if _, err := a.Call(patientCtx(t), echo); err != nil {
+		t.Fatalf("round trip: %v", err)
+	}
+}
+
+func TestLinkLossFiresMonitors(t *testing.T) {
+	a, b := pair(t)
+	events := make(chan string, 10)
+	a.MonitorNodes(func(node string, up bool, reason []any) { events <- fmt.Sprintf("%s %v", node, up) })
+	ps := []string{b.Port(nil), b.Port(nil)}
+	reasons := make(chan []any, 10)
+	for _, p := range ps {
+		a.Monitor(p, node.Func(func(reason []any) { reasons <- reason }))
+	}
+	a.Monitor("b", node.Func(func(reason []any) { reasons <- reason }))
+	pingB(t, a, b)
+	b.Close(context.Background())
+	for range 3 {
+		r := <-reasons
+		if r[0] != node.ReasonTransport || r[1] != "b" {
+			t.Fatalf("monitor fired with %v, want transport_error b …", r)
+		}
+	}
+	if e := <-events; e != "b false" {
+		t.Fatalf("node event %q, want b false", e)
+	}
+	if got := a.Nodes(); len(got) != 0 {
+		t.Fatalf("a.Nodes() after b closed = %v", got)
+	}
+}
+
+func TestRemoteSpawnAndCall(t *testing.T) {
+	a, b := pair(t)
+	b.Register("adder", func(c *node.Context, args []any) error {
+		base := args[0].(int64)
+		c.SetDefault(func(c *node.Context, msg []any) error {
+			c.Send(msg[len(msg)-1].(string), base+msg[0].(int64))
+			return nil
+		})
+		return nil
+	})
+	adder := a.Spawn("b", "adder", 40)
+	if node.NodeOf(adder) != "b" {
+		t.Fatalf("spawned port %q is not on b", adder)
+	}
+	got, err := a.Call(patientCtx(t), adder, 2)
+	if err != nil || len(got) != 1 || got[0] != int64(42) {
+		t.Fatalf("Call = %v, %v", got, err)
+	}
+	// A missing init function: the port dies, which a monitor sees.
+	dead := a.Spawn("b", "nothing-by-that-name")
+	reason := make(chan string, 1)
+	a.Monitor(dead, node.Func(func(r []any) { reason <- node.FormatReason(r) }))
+	if r := <-reason; !strings.HasPrefix(r, "no_such_init") && !strings.HasPrefix(r, "no_such_port") {
+		t.Fatalf("spawn of a missing init: %q", r)
+	}
+	// Call to a port that dies without answering: without a deadline, Call
+	// monitors the target.
+	_, err = a.Call(context.Background(), b.Port(func(*node.Context, []any) error { return errors.New("no") }), 1)
+	var ke *node.KilledError
+	if !errors.As(err, &ke) || node.FormatReason(ke.Reason) != "die no" {
+		t.Fatalf("Call to a failing remote port = %v", err)
+	}
+}
+
+func TestSecureModeRefusesUnlistedSpawns(t *testing.T) {
+	a, b := pair(t, func(c *node.Config) {
+		if c.ID == "b" {
+			c.Secure, c.Spawnable = true, []string{"allowed"}
+		}
+	})
+	ok := func(c *node.Context, args []any) error {
+		c.SetDefault(func(c *node.Context, msg []any) error { c.Send(msg[0].(string), "hi"); return nil })
+		return nil
+	}
+	b.Register("allowed", ok)
+	b.Register("forbidden", ok)
+	if got, err := a.Call(patientCtx(t), a.Spawn("b", "allowed")); err != nil || got[0] != "hi" {
+		t.Fatalf("allowed spawn: %v, %v", got, err)
+	}
+	_, err := a.Call(context.Background(), a.Spawn("b", "forbidden")) // no deadline: it monitors
+	var ke *node.KilledError
+	if !errors.As(err, &ke) || ke.Reason[0] != node.ReasonNoSuchInit && ke.Reason[0] != node.ReasonNoSuchPort {
+		t.Fatalf("forbidden spawn = %v", err)
+	}
+}
+
+func TestNodePortQueries(t *testing.T) {
+	a, _ := pair(t)
+	replies, got := inbox(a)
+	a.Send("b", "time", replies, "t")
+	if m := recv(t, got); m[0] != "t" || m[1].(float64) < 1e9 {
+		t.Fatalf("time reply %v", m)
+	}
+	a.Send("b", "can", "mon1", replies)
+	if m := recv(t, got); m[0] != "1" {
+		t.Fatalf("can mon1 = %v", m)
+	}
+	a.Send("b", "can", "frobnicate", replies)
+	if m := recv(t, got); m[0] != "" {
+		t.Fatalf("can frobnicate = %v", m)
+	}
+	a.Send("b", "eval", "1+2", replies, "e")
+	if m := recv(t, got); m[0] != "e" || !strings.Contains(m[1].(string), "not supported") {
+		t.Fatalf("eval reply %v", m)
+	}
+	// snd relays.
+	a.Send("b", "snd", replies, "relayed")
+	if m := recv(t, got); m[0] != "relayed" {
+		t.Fatalf("snd relay %v", m)
+	}
+}

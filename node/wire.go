@@ -1,0 +1,174 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetherkit/tether/clock"
+	"github.com/tetherkit/tether/internal/batch"
+	"github.com/tetherkit/tether/node/aemp"
+)
+
+// conn is one established connection of a link: the AnyEvent::MP framing
+// over it, a reader goroutine that routes every frame, one writer
+// goroutine that batches frames, and heartbeats when both ends are tether
+// nodes. It satisfies persistent.Connection.
+type conn struct {
+	l     *link
+	al    *aemp.Link
+	enc   aemp.Encoder
+	w     *batch.Writer
+	limit int // bytes queued before the link fails
+
+	heard atomic.Bool // a frame arrived since the last heartbeat tick
+	hbMu  sync.Mutex
+	hb    clock.Timer
+
+	once sync.Once
+	err  error // why it closed
+	done chan struct{}
+}
+
+func newConn(l *link, al *aemp.Link) *conn {
+	c := &conn{
+		l:     l,
+		al:    al,
+		enc:   al.SendFraming.NewEncoder(nil, al.Limits),
+		limit: l.n.cfg.Limits.SendQueue,
+		done:  make(chan struct{}),
+	}
+	c.w = batch.NewWriter(al.Conn, c.limit, func(err error) { c.fail(fmt.Errorf("write: %w", err)) })
+	return c
+}
+
+// start runs the reader and the heartbeats.
+func (c *conn) start() {
+	n := c.l.n
+	n.wg.Go(c.read)
+	if hb := c.al.Heartbeat; hb != nil {
+		limit := max(int((hb.Timeout+hb.Interval-1)/hb.Interval), 1)
+		c.armHeartbeat(hb.Interval, limit, 0)
+	}
+}
+
+// errQueueFull fails a link whose send queue overflowed.
+var errQueueFull = errors.New("send queue full")
+
+// send queues frame, encoded in the link's framing. A frame that cannot be
+// encoded is dropped with a log line; a full queue fails the link.
+func (c *conn) send(frame []any) {
+	err := c.w.Append(func(b []byte) ([]byte, error) {
+		if len(b) > c.limit {
+			return b, errQueueFull
+		}
+		return c.enc.Append(b, frame)
+	})
+	var fe *aemp.FrameError
+	switch {
+	case err == nil:
+	case errors.Is(err, errQueueFull):
+		c.fail(err)
+	case errors.As(err, &fe):
+		c.l.n.log.Warn("message not sent: it cannot be encoded", "node", c.l.peer, "err", err)
+	default:
+		// The writer has stopped: the connection is failing, and the link
+		// with it.
+	}
+}
+
+// read routes the frames that arrive until the connection fails.
+func (c *conn) read() {
+	dec := c.al.NewDecoder()
+	for {
+		frame, err := dec.Decode()
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		c.heard.Store(true)
+		if err := c.l.n.route(c.l, frame); err != nil {
+			c.fail(err)
+			return
+		}
+	}
+}
+
+// fail closes the connection with err as the reason.
+func (c *conn) fail(err error) {
+	c.once.Do(func() {
+		c.err = err
+		c.hbMu.Lock()
+		if c.hb != nil {
+			c.hb.Stop()
+		}
+		c.hbMu.Unlock()
+		c.al.Conn.Close()
+		c.w.Close()
+		close(c.done)
+	})
+}
+
+// Close closes the connection.
+func (c *conn) Close() error { c.fail(errClosedLocally); return nil }
+
+// Done is closed once the connection has closed.
+func (c *conn) Done() <-chan struct{} { return c.done }
+
+var errClosedLocally = errors.New("closed")
+
+// armHeartbeat sends an empty frame every interval and fails the
+// connection after limit intervals without hearing anything.
+func (c *conn) armHeartbeat(interval time.Duration, limit, silent int) {
+	c.hbMu.Lock()
+	defer c.hbMu.Unlock()
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	c.hb = c.l.n.clk.AfterFunc(interval, func() {
+		if c.heard.Swap(false) {
+			silent = 0
+		} else {
+			silent++
+		}
+		if silent >= limit {
+			c.fail(fmt.Errorf("heartbeat timeout: nothing heard for %v", time.Duration(limit)*interval))
+			return
+		}
+		c.send([]any{})
+		c.armHeartbeat(interval, limit, silent)
+	})
+}
+
+// reason is the transport_error text for the connection's end.
+func (c *conn) reason() string {
+	switch {
+	case c.err == nil || errors.Is(c.err, errClosedLocally):
+		return "connection closed"
+	default:
+		return c.err.Error()
+	}
+}
+
+// handshakeConfig is the aemp configuration of this node's links.
+func (n *Node) handshakeConfig(check func(*aemp.Greeting) error) aemp.Config {
+	cfg := aemp.Config{
+		NodeID:    n.id,
+		Secret:    n.cfg.Secret,
+		Framings:  []string{aemp.Msgpack.Name(), aemp.CBOR.Name(), aemp.JSON.Name()},
+		TLS:       n.cfg.TLS,
+		Timeout:   n.cfg.HandshakeTimeout,
+		Clock:     n.clk,
+		CheckPeer: check,
+		Limits:    aemp.Limits{MaxFrameSize: n.cfg.Limits.MaxFrame},
+		Params:    []aemp.Param{{Key: "provider", Value: "tether-1"}},
+	}
+	if n.cfg.Heartbeat > 0 {
+		cfg.Heartbeat = &aemp.Heartbeat{Interval: n.cfg.Heartbeat, Timeout: n.cfg.HeartbeatTimeout}
+	}
+	return cfg
+}
