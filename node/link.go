@@ -55,12 +55,12 @@ func (n *Node) linkTo(node string, create bool) *link {
 }
 
 // send queues frame for the peer: on the connection in use, or until one
-// comes up.
-func (l *link) send(frame []any) {
+// comes up. mayWait: see conn.send.
+func (l *link) send(frame []any, mayWait bool) {
 	l.mu.Lock()
 	if c := l.cur; c != nil {
 		l.mu.Unlock()
-		c.send(frame)
+		c.send(frame, mayWait)
 		return
 	}
 	l.queue = append(l.queue, frame)
@@ -209,7 +209,7 @@ func (l *link) attach(c *conn) bool {
 
 	c.start()
 	for _, f := range queue {
-		c.send(f)
+		c.send(f, false)
 	}
 	if stale != nil {
 		l.n.wg.Go(func() { stale.Close(context.Background()) })
@@ -266,8 +266,8 @@ func (l *link) fail(c *conn, text string) {
 }
 
 // sendRemote sends a message to port name of node ("" for its node
-// port).
-func (n *Node) sendRemote(node, name string, msg []any) {
+// port). mayWait: see conn.send.
+func (n *Node) sendRemote(node, name string, msg []any, mayWait bool) {
 	frame := make([]any, 0, len(msg)+1)
 	frame, err := aemp.NormalizeFrame(append(append(frame, name), msg...))
 	if err != nil {
@@ -275,12 +275,12 @@ func (n *Node) sendRemote(node, name string, msg []any) {
 		return
 	}
 	if l := n.linkTo(node, true); l != nil {
-		l.send(frame)
+		l.send(frame, mayWait)
 	}
 }
 
 func (n *Node) killRemote(node, name string, reason []any) {
-	n.sendRemote(node, "", append([]any{aemp.ReqKil1, name}, reason...))
+	n.sendRemote(node, "", append([]any{aemp.ReqKil1, name}, reason...), false)
 }
 
 // monitorRemote monitors port name of node: the first monitor of a port
@@ -297,7 +297,7 @@ func (n *Node) monitorRemote(node, name string, m *monitor) Guard {
 	l.mons[name] = append(l.mons[name], m)
 	l.mu.Unlock()
 	if first {
-		l.send([]any{aemp.NodePort, aemp.ReqMon1, name})
+		l.send([]any{aemp.NodePort, aemp.ReqMon1, name}, false)
 	}
 	return Guard{stop: func() {
 		if m.over.Swap(true) {
@@ -316,7 +316,7 @@ func (n *Node) monitorRemote(node, name string, m *monitor) Guard {
 		}
 		l.mu.Unlock()
 		if last {
-			l.send([]any{aemp.NodePort, aemp.ReqMon0, name})
+			l.send([]any{aemp.NodePort, aemp.ReqMon0, name}, false)
 		}
 	}}
 }

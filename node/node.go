@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/tetherkit/tether/clock"
+	"github.com/tetherkit/tether/node/aemp"
 )
 
 // Node is a node: a set of ports on one process, linked to other nodes.
@@ -221,9 +222,11 @@ func (n *Node) Eval(port string, fn func(c *Context)) bool {
 // sender to one port arrive in the order sent. msg must not be changed
 // after Send: a local port receives the same values.
 //
-// Outside port context, Send waits while the target port's executor is
-// far behind (Limits.LocalQueue), which pushes back on a producer that
-// outruns it.
+// Outside port context, Send waits while the target port's executor is far
+// behind (Limits.LocalQueue) or the link to its node has a full send queue
+// (Limits.SendQueue), which pushes back on a producer that outruns them. In
+// port context (Context.Send) it never waits: a full link queue fails the
+// link instead, and the monitors on that node fire with "send queue full".
 func (n *Node) Send(port string, msg ...any) { n.send(port, msg, true) }
 
 func (n *Node) send(port string, msg []any, mayWait bool) {
@@ -239,7 +242,7 @@ func (n *Node) send(port string, msg []any, mayWait bool) {
 		}
 		return
 	}
-	n.sendRemote(node, name, msg)
+	n.sendRemote(node, name, msg, mayWait)
 }
 
 // Kill kills port: with no reason a normal death, otherwise an abnormal
@@ -282,7 +285,7 @@ func (n *Node) shardKill(p *port, reason []any) {
 	}
 	p.mons.local = nil
 	for node := range p.mons.remote {
-		n.sendRemote(node, "", append([]any{"kil0", p.name(n)}, reason...))
+		n.sendRemote(node, "", append([]any{aemp.ReqKil0, p.name(n)}, reason...), false)
 	}
 	p.mons.remote = nil
 }

@@ -101,14 +101,14 @@ func (n *Node) remoteMonitor(node, name string, start bool) {
 	p := n.lookup(name)
 	if p == nil || p == n.nodePort {
 		if start {
-			n.sendRemote(node, "", append([]any{aemp.ReqKil0, name}, noSuchPort(n.id+"#"+name)...))
+			n.sendRemote(node, "", append([]any{aemp.ReqKil0, name}, noSuchPort(n.id+"#"+name)...), false)
 		}
 		return
 	}
 	p.shard.push(item{p: p, evenDead: true, fn: func(*Context) {
 		if p.dead {
 			if start {
-				n.sendRemote(node, "", append([]any{aemp.ReqKil0, name}, p.mons.reason...))
+				n.sendRemote(node, "", append([]any{aemp.ReqKil0, name}, p.mons.reason...), false)
 			}
 			return
 		}

@@ -251,7 +251,7 @@ func (pr *Process) Monitor(port string) Guard {
 // request that node carries out; Perl nodes do not know it.
 func (n *Node) Broadcast(node string, msg ...any) {
 	if node != n.id {
-		n.sendRemote(node, "", append([]any{reqBroadcast}, msg...))
+		n.sendRemote(node, "", append([]any{reqBroadcast}, msg...), false)
 		return
 	}
 	n.ports.each(func(p *port) {

@@ -1,6 +1,10 @@
 package node
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/tetherkit/tether/node/aemp"
+)
 
 // InitFunc initializes a spawned port, in its context: it installs the
 // port's handlers (c.Rcv, c.SetDefault) from the spawn's arguments. An
@@ -31,7 +35,7 @@ func (n *Node) Spawn(node, name string, args ...any) string {
 	n.spawnCtr = nextCounter(n.spawnCtr)
 	portName := n.spawnP + n.spawnCtr
 	n.mu.Unlock()
-	n.sendRemote(node, "", append([]any{"AnyEvent::MP::_spawn", portName, name}, args...))
+	n.sendRemote(node, "", append([]any{aemp.ReqSpawn, portName, name}, args...), false)
 	return node + "#" + portName
 }
 

@@ -58,14 +58,22 @@ func (c *conn) start() {
 var errQueueFull = errors.New("send queue full")
 
 // send queues frame, encoded in the link's framing. A frame that cannot be
-// encoded is dropped with a log line; a full queue fails the link.
-func (c *conn) send(frame []any) {
-	err := c.w.Append(func(b []byte) ([]byte, error) {
+// encoded is dropped with a log line. When the queue is full, a sender that
+// may wait (one outside port context) waits for room; in port context the
+// link fails instead, since the executor must not block.
+func (c *conn) send(frame []any, mayWait bool) {
+	build := func(b []byte) ([]byte, error) {
 		if len(b) > c.limit {
 			return b, errQueueFull
 		}
 		return c.enc.Append(b, frame)
-	})
+	}
+	var err error
+	if mayWait {
+		err = c.w.WriteFunc(c.l.n.ctx, build)
+	} else {
+		err = c.w.Append(build)
+	}
 	var fe *aemp.FrameError
 	switch {
 	case err == nil:
@@ -139,7 +147,7 @@ func (c *conn) armHeartbeat(interval time.Duration, limit, silent int) {
 			c.fail(fmt.Errorf("heartbeat timeout: nothing heard for %v", time.Duration(limit)*interval))
 			return
 		}
-		c.send([]any{})
+		c.send([]any{}, false)
 		c.armHeartbeat(interval, limit, silent)
 	})
 }

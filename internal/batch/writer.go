@@ -87,6 +87,27 @@ func (bw *Writer) Write(ctx context.Context, frame []byte) error {
 	return nil
 }
 
+// WriteFunc is Write for a frame built in place: it waits for room like
+// Write (or returns ctx.Err()), then calls build like Append.
+func (bw *Writer) WriteFunc(ctx context.Context, build func([]byte) ([]byte, error)) error {
+	bw.mu.Lock()
+	for bw.err == nil && len(bw.pending) > 0 && len(bw.pending) >= bw.limit {
+		if bw.roomFor == nil {
+			bw.roomFor = make(chan struct{})
+		}
+		room := bw.roomFor
+		bw.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		bw.mu.Lock()
+	}
+	bw.mu.Unlock()
+	return bw.Append(build)
+}
+
 // Append is Write for a frame built in place: it calls build with the
 // queue's buffer and expects it back with one or more frames appended. It
 // saves the copy Write makes, for frames whose encoding cannot fail and is

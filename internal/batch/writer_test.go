@@ -220,3 +220,27 @@ func TestAppend(t *testing.T) {
 }
 
 var _ io.Writer = (*gate)(nil)
+
+func TestWriteFuncWaitsForRoom(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGate()
+		w := batch.NewWriter(g, 10, nil)
+		defer w.Close()
+		ctx := context.Background()
+		w.Write(ctx, make([]byte, 5)) // being written
+		<-g.writes
+		w.Write(ctx, make([]byte, 10)) // queued: the queue is full
+		done := make(chan error, 1)
+		go func() {
+			done <- w.WriteFunc(ctx, func(b []byte) ([]byte, error) { return append(b, 'x'), nil })
+		}()
+		synctest.Wait()
+		if len(done) != 0 {
+			t.Fatal("WriteFunc did not wait for room")
+		}
+		close(g.open)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
