@@ -54,15 +54,16 @@ func (n *Node) linkTo(node string, create bool) *link {
 	return l
 }
 
-// send queues frame for the peer: on the connection in use, or until one
-// comes up. mayWait: see conn.send.
-func (l *link) send(frame []any, mayWait bool) {
+// send queues the frame [port, msg…] for the peer: on the connection in
+// use, or until one comes up. mayWait: see conn.send.
+func (l *link) send(port string, msg []any, mayWait bool) {
 	l.mu.Lock()
 	if c := l.cur; c != nil {
 		l.mu.Unlock()
-		c.send(frame, mayWait)
+		c.send(port, msg, mayWait)
 		return
 	}
+	frame := append(append(make([]any, 0, len(msg)+1), port), msg...)
 	l.queue = append(l.queue, frame)
 	l.queued += 16 + 16*len(frame)
 	over := l.queued > l.n.cfg.Limits.SendQueue
@@ -209,7 +210,7 @@ func (l *link) attach(c *conn) bool {
 
 	c.start()
 	for _, f := range queue {
-		c.send(f, false)
+		c.sendFrame(f, false)
 	}
 	if stale != nil {
 		l.n.wg.Go(func() { stale.Close(context.Background()) })
@@ -268,14 +269,13 @@ func (l *link) fail(c *conn, text string) {
 // sendRemote sends a message to port name of node ("" for its node
 // port). mayWait: see conn.send.
 func (n *Node) sendRemote(node, name string, msg []any, mayWait bool) {
-	frame := make([]any, 0, len(msg)+1)
-	frame, err := aemp.NormalizeFrame(append(append(frame, name), msg...))
+	msg, err := aemp.NormalizeFrame(msg) // no copy when msg is in the model already
 	if err != nil {
 		n.log.Warn("message not sent: a value cannot travel", "node", node, "err", err)
 		return
 	}
 	if l := n.linkTo(node, true); l != nil {
-		l.send(frame, mayWait)
+		l.send(name, msg, mayWait)
 	}
 }
 
@@ -297,7 +297,7 @@ func (n *Node) monitorRemote(node, name string, m *monitor) Guard {
 	l.mons[name] = append(l.mons[name], m)
 	l.mu.Unlock()
 	if first {
-		l.send([]any{aemp.NodePort, aemp.ReqMon1, name}, false)
+		l.send(aemp.NodePort, []any{aemp.ReqMon1, name}, false)
 	}
 	return Guard{stop: func() {
 		if m.over.Swap(true) {
@@ -316,7 +316,7 @@ func (n *Node) monitorRemote(node, name string, m *monitor) Guard {
 		}
 		l.mu.Unlock()
 		if last {
-			l.send([]any{aemp.NodePort, aemp.ReqMon0, name}, false)
+			l.send(aemp.NodePort, []any{aemp.ReqMon0, name}, false)
 		}
 	}}
 }

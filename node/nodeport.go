@@ -7,10 +7,11 @@ import (
 	"github.com/tetherkit/tether/node/aemp"
 )
 
-// route delivers a frame that arrived from l's peer: to a local port, or to
-// the node port. A frame that is not [port name, …] breaks the protocol and
-// fails the link; an empty frame is a heartbeat.
-func (n *Node) route(l *link, frame []any) error {
+// route delivers a frame that arrived on c: to a local port, or to the node
+// port. A frame that is not [port name, …] breaks the protocol and fails the
+// link; an empty frame is a heartbeat. Only c's reader calls it.
+func (n *Node) route(c *conn, frame []any) error {
+	l := c.l
 	if len(frame) == 0 {
 		return nil
 	}
@@ -25,9 +26,12 @@ func (n *Node) route(l *link, frame []any) error {
 		n.request(l.peer, frame[1:])
 		return nil
 	}
-	p := n.lookup(name)
-	if p == nil {
-		return nil // no such port: the message vanishes
+	p := c.lastPort
+	if name != c.lastName || p == nil {
+		if p = n.lookup(name); p == nil {
+			return nil // no such port: the message vanishes
+		}
+		c.lastName, c.lastPort = name, p
 	}
 	p.shard.push(item{p: p, msg: frame[1:], src: l.src}, true)
 	return nil

@@ -24,8 +24,13 @@ type conn struct {
 	limit int // bytes queued before the link fails
 
 	heard atomic.Bool // a frame arrived since the last heartbeat tick
-	hbMu  sync.Mutex
-	hb    clock.Timer
+
+	// The port the last frame went to: the reader's own cache (names are
+	// never reused, and a dead port takes nothing).
+	lastName string
+	lastPort *port
+	hbMu     sync.Mutex
+	hb       clock.Timer
 
 	once sync.Once
 	err  error // why it closed
@@ -54,19 +59,31 @@ func (c *conn) start() {
 	}
 }
 
+// sendFrame queues a whole frame (the empty heartbeat frame, or one queued
+// before the connection came up).
+func (c *conn) sendFrame(frame []any, mayWait bool) {
+	if len(frame) == 0 {
+		c.w.Append(func(b []byte) ([]byte, error) { return c.enc.Append(b, frame) })
+		return
+	}
+	port, _ := frame[0].(string)
+	c.send(port, frame[1:], mayWait)
+}
+
 // errQueueFull fails a link whose send queue overflowed.
 var errQueueFull = errors.New("send queue full")
 
-// send queues frame, encoded in the link's framing. A frame that cannot be
-// encoded is dropped with a log line. When the queue is full, a sender that
-// may wait (one outside port context) waits for room; in port context the
-// link fails instead, since the executor must not block.
-func (c *conn) send(frame []any, mayWait bool) {
+// send queues the frame [port, msg…], encoded in the link's framing. A
+// frame that cannot be encoded is dropped with a log line. When the queue
+// is full, a sender that may wait (one outside port context) waits for
+// room; in port context the link fails instead, since the executor must not
+// block.
+func (c *conn) send(port string, msg []any, mayWait bool) {
 	build := func(b []byte) ([]byte, error) {
 		if len(b) > c.limit {
 			return b, errQueueFull
 		}
-		return c.enc.Append(b, frame)
+		return c.enc.AppendMessage(b, port, msg)
 	}
 	var err error
 	if mayWait {
@@ -97,7 +114,7 @@ func (c *conn) read() {
 			return
 		}
 		c.heard.Store(true)
-		if err := c.l.n.route(c.l, frame); err != nil {
+		if err := c.l.n.route(c, frame); err != nil {
 			c.fail(err)
 			return
 		}
@@ -147,7 +164,7 @@ func (c *conn) armHeartbeat(interval time.Duration, limit, silent int) {
 			c.fail(fmt.Errorf("heartbeat timeout: nothing heard for %v", time.Duration(limit)*interval))
 			return
 		}
-		c.send([]any{}, false)
+		c.sendFrame([]any{}, false)
 		c.armHeartbeat(interval, limit, silent)
 	})
 }

@@ -9,8 +9,9 @@ import (
 )
 
 // TestMsgpackAllocs pins the hot path's allocation budget for the benchmark
-// message: encoding allocates nothing; decoding allocates the []any, the
-// boxed int64, and the []byte with its boxed header — the tag is interned.
+// message: encoding allocates nothing; decoding allocates the boxed int64
+// and the []byte's boxed header — the tag is interned, and the []any and
+// the payload's bytes come from the decoder's slabs.
 func TestMsgpackAllocs(t *testing.T) {
 	w := bufio.NewWriter(io.Discard)
 	enc := aemp.Msgpack.NewEncoder(w, aemp.Limits{})
@@ -23,7 +24,7 @@ func TestMsgpackAllocs(t *testing.T) {
 		if _, err := dec.Decode(); err != nil {
 			t.Fatal(err)
 		}
-	}); n > 4.1 {
-		t.Errorf("decode: %v allocs per frame, want at most 4", n)
+	}); n > 2.1 {
+		t.Errorf("decode: %v allocs per frame, want at most 2", n)
 	}
 }

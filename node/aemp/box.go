@@ -13,12 +13,48 @@ import "hash/maphash"
 //     hashed to each slot, so the tags and port names that recur in a stream
 //     cost a hash and a compare, no allocation. A hostile peer can only make
 //     it miss.
+//   - Short byte strings and short lists are carved out of slabs, chunks
+//     allocated a few kilobytes at a time, so that they cost a fraction of
+//     an allocation each. The price: a value kept alive keeps its slab
+//     chunk (slabBytes bytes, or slabSlots list elements) alive too.
 //   - Everything else is an ordinary Go conversion: integers and floats
 //     cost an allocation (small integers are free: the runtime keeps them),
-//     strings and byte slices one or two.
+//     and a byte slice's header one more.
 type boxer struct {
 	seed   maphash.Seed
 	intern [internSize]internEntry
+	bslab  []byte // bytes not yet handed out
+	lslab  []any  // list slots not yet handed out
+}
+
+const (
+	slabBytes   = 8 << 10 // bytes per byte-slab chunk
+	slabMaxLen  = 256     // longer byte strings get their own allocation
+	slabSlots   = 512     // elements per list-slab chunk
+	slabMaxList = 16      // longer lists get their own allocation
+)
+
+// bytes boxes a copy of p (which may alias a read buffer).
+func (b *boxer) bytes(p []byte) any {
+	if len(p) > slabMaxLen {
+		return boxBytes(p)
+	}
+	if len(p) > cap(b.bslab)-len(b.bslab) {
+		b.bslab = make([]byte, 0, slabBytes)
+	}
+	start := len(b.bslab)
+	b.bslab = append(b.bslab, p...)
+	return b.bslab[start:len(b.bslab):len(b.bslab)] // capped: appending copies
+}
+
+// list returns a fresh list of n elements (n <= slabMaxList).
+func (b *boxer) list(n int) []any {
+	if n > cap(b.lslab)-len(b.lslab) {
+		b.lslab = make([]any, 0, slabSlots)
+	}
+	start := len(b.lslab)
+	b.lslab = b.lslab[:start+n]
+	return b.lslab[start : start+n : start+n] // capped: appending copies
 }
 
 const (

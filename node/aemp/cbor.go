@@ -53,8 +53,17 @@ func (e *cborEncoder) Encode(frame []any) error {
 }
 
 func (e *cborEncoder) Append(dst []byte, frame []any) ([]byte, error) {
+	return e.appendFrame(dst, nil, frame)
+}
+
+func (e *cborEncoder) AppendMessage(dst []byte, port string, msg []any) ([]byte, error) {
+	return e.appendFrame(dst, &port, msg)
+}
+
+// appendFrame appends the frame [*port, l…], or l if port is nil.
+func (e *cborEncoder) appendFrame(dst []byte, port *string, frame []any) ([]byte, error) {
 	e.elems = 0
-	b, err := e.list(dst, frame, 1)
+	b, err := e.listWith(dst, port, frame, 1)
 	if err == nil && len(b)-len(dst) > e.lim.MaxFrameSize {
 		err = frameErr(FramingCBOR, "encode", ErrFrameTooLarge, "%d bytes, limit %d", len(b)-len(dst), e.lim.MaxFrameSize)
 	}
@@ -107,10 +116,26 @@ func (e *cborEncoder) count() error {
 }
 
 func (e *cborEncoder) list(b []byte, l []any, depth int) ([]byte, error) {
+	return e.listWith(b, nil, l, depth)
+}
+
+// listWith encodes the list [*head, l…] (l if head is nil).
+func (e *cborEncoder) listWith(b []byte, head *string, l []any, depth int) ([]byte, error) {
 	if depth > e.lim.MaxDepth {
 		return b, frameErr(FramingCBOR, "encode", ErrFrameTooDeep, "limit %d", e.lim.MaxDepth)
 	}
-	b = cborHead(b, cborArray, uint64(len(l)))
+	if head != nil {
+		b = cborHead(b, cborArray, uint64(len(l)+1))
+		if err := e.count(); err != nil {
+			return b, err
+		}
+		var err error
+		if b, err = e.value(b, *head, depth); err != nil {
+			return b, err
+		}
+	} else {
+		b = cborHead(b, cborArray, uint64(len(l)))
+	}
 	for _, v := range l {
 		if err := e.count(); err != nil {
 			return b, err

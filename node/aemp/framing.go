@@ -30,6 +30,9 @@ type Encoder interface {
 	// extended slice, for callers that encode into their own buffers. On a
 	// *FrameError it returns dst unchanged.
 	Append(dst []byte, frame []any) ([]byte, error)
+	// AppendMessage is Append for the frame [port, msg…], without building
+	// that slice.
+	AppendMessage(dst []byte, port string, msg []any) ([]byte, error)
 }
 
 // A Decoder reads frames written back to back in one framing. It is not safe

@@ -46,8 +46,17 @@ func (e *jsonEncoder) Encode(frame []any) error {
 }
 
 func (e *jsonEncoder) Append(dst []byte, frame []any) ([]byte, error) {
+	return e.appendFrame(dst, nil, frame)
+}
+
+func (e *jsonEncoder) AppendMessage(dst []byte, port string, msg []any) ([]byte, error) {
+	return e.appendFrame(dst, &port, msg)
+}
+
+// appendFrame appends the frame [*port, l…], or l if port is nil.
+func (e *jsonEncoder) appendFrame(dst []byte, port *string, frame []any) ([]byte, error) {
 	e.elems = 0
-	b, err := e.list(dst, frame, 1)
+	b, err := e.listWith(dst, port, frame, 1)
 	if err == nil && len(b)-len(dst) > e.lim.MaxFrameSize {
 		err = frameErr(FramingJSON, "encode", ErrFrameTooLarge, "%d bytes, limit %d", len(b)-len(dst), e.lim.MaxFrameSize)
 	}
@@ -66,15 +75,29 @@ func (e *jsonEncoder) count() error {
 }
 
 func (e *jsonEncoder) list(b []byte, l []any, depth int) ([]byte, error) {
+	return e.listWith(b, nil, l, depth)
+}
+
+// listWith encodes the list [*head, l…] (l if head is nil).
+func (e *jsonEncoder) listWith(b []byte, head *string, l []any, depth int) ([]byte, error) {
 	if depth > e.lim.MaxDepth {
 		return b, frameErr(FramingJSON, "encode", ErrFrameTooDeep, "limit %d", e.lim.MaxDepth)
 	}
 	b = append(b, '[')
+	if head != nil {
+		if err := e.count(); err != nil {
+			return b, err
+		}
+		var err error
+		if b, err = e.value(b, *head, depth); err != nil {
+			return b, err
+		}
+	}
 	for i, v := range l {
 		if err := e.count(); err != nil {
 			return b, err
 		}
-		if i > 0 {
+		if i > 0 || head != nil {
 			b = append(b, ',')
 		}
 		var err error

@@ -2,6 +2,7 @@ package aemp
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"io"
 	"math"
@@ -13,8 +14,11 @@ import (
 // The msgpack framing (Go-to-Go only): one msgpack array per frame, back to
 // back. It keeps every type of the message model apart, []byte included.
 //
-// Both directions use github.com/vmihailenco/msgpack/v5's streaming API
-// only, never its reflection: decoding into `any` with that library trusts
+// Encoding appends to a byte slice by hand (msgpack_fast.go), in the form
+// github.com/vmihailenco/msgpack/v5's Encoder writes, which a test checks
+// byte for byte. Decoding parses a wholly buffered frame straight from the
+// read buffer (msgpack_fast.go) and otherwise uses msgpack/v5's streaming
+// API, never its reflection: decoding into `any` with that library trusts
 // declared lengths (a 5-byte array32 header is enough to exhaust memory), so
 // the decoder here is a typed walker: it peeks at each code (straight from
 // the bufio.Reader, which is PeekCode without two interface calls), reads
@@ -28,28 +32,18 @@ import (
 // as []byte; map keys may be str or bin; extension types are refused.
 //
 // Encoding writes integers in their shortest form, floats as float64, and
-// map keys sorted, with no allocation once the encoder's scratch space has
-// grown to the frame size.
+// map keys sorted, with no allocation once the destination has grown to the
+// frame size.
 
 type msgpackEncoder struct {
 	w       io.Writer
 	lim     Limits
 	elems   int
-	out     appendWriter
-	enc     *msgpack.Encoder
 	scratch []byte
 }
 
-// appendWriter is the msgpack.Encoder's writer: it appends to a slice.
-type appendWriter struct{ b []byte }
-
-func (a *appendWriter) Write(p []byte) (int, error) { a.b = append(a.b, p...); return len(p), nil }
-func (a *appendWriter) WriteByte(c byte) error      { a.b = append(a.b, c); return nil }
-
 func newMsgpackEncoder(w io.Writer, lim Limits) Encoder {
-	e := &msgpackEncoder{w: w, lim: lim}
-	e.enc = msgpack.NewEncoder(&e.out)
-	return e
+	return &msgpackEncoder{w: w, lim: lim}
 }
 
 func (e *msgpackEncoder) Encode(frame []any) error {
@@ -63,11 +57,17 @@ func (e *msgpackEncoder) Encode(frame []any) error {
 }
 
 func (e *msgpackEncoder) Append(dst []byte, frame []any) ([]byte, error) {
+	return e.appendFrame(dst, nil, frame)
+}
+
+func (e *msgpackEncoder) AppendMessage(dst []byte, port string, msg []any) ([]byte, error) {
+	return e.appendFrame(dst, &port, msg)
+}
+
+// appendFrame appends the frame [*port, l…], or l if port is nil.
+func (e *msgpackEncoder) appendFrame(dst []byte, port *string, l []any) ([]byte, error) {
 	e.elems = 0
-	e.out.b = dst
-	err := e.list(frame, 1)
-	b := e.out.b
-	e.out.b = nil
+	b, err := e.listWith(dst, port, l, 1)
 	if err == nil && len(b)-len(dst) > e.lim.MaxFrameSize {
 		err = frameErr(FramingMsgpack, "encode", ErrFrameTooLarge, "%d bytes, limit %d", len(b)-len(dst), e.lim.MaxFrameSize)
 	}
@@ -92,60 +92,70 @@ func (e *msgpackEncoder) tooDeep(depth int) error {
 	return nil
 }
 
-// The msgpack.Encoder calls below write to an appendWriter and so cannot fail.
-
-func (e *msgpackEncoder) list(l []any, depth int) error {
+// listWith appends the list [*head, l…] (l if head is nil).
+func (e *msgpackEncoder) listWith(b []byte, head *string, l []any, depth int) ([]byte, error) {
 	if err := e.tooDeep(depth); err != nil {
-		return err
+		return b, err
 	}
-	_ = e.enc.EncodeArrayLen(len(l))
+	if head != nil {
+		b = appendArrayHead(b, len(l)+1)
+		if err := e.count(); err != nil {
+			return b, err
+		}
+		b = appendStr(b, *head)
+	} else {
+		b = appendArrayHead(b, len(l))
+	}
 	for _, v := range l {
 		if err := e.count(); err != nil {
-			return err
+			return b, err
 		}
-		if err := e.value(v, depth); err != nil {
-			return err
+		var err error
+		if b, err = e.value(b, v, depth); err != nil {
+			return b, err
 		}
 	}
-	return nil
+	return b, nil
 }
 
-func (e *msgpackEncoder) value(v any, depth int) error {
+func (e *msgpackEncoder) value(b []byte, v any, depth int) ([]byte, error) {
 	switch x := v.(type) {
 	case nil:
-		_ = e.enc.EncodeNil()
+		return append(b, 0xc0), nil
 	case bool:
-		_ = e.enc.EncodeBool(x)
+		if x {
+			return append(b, 0xc3), nil
+		}
+		return append(b, 0xc2), nil
 	case int64:
-		_ = e.enc.EncodeInt(x)
+		return appendInt(b, x), nil
 	case float64:
-		_ = e.enc.EncodeFloat64(x)
+		return binary.BigEndian.AppendUint64(append(b, 0xcb), math.Float64bits(x)), nil
 	case string:
-		_ = e.enc.EncodeString(x)
+		return appendStr(b, x), nil
 	case []byte:
-		_ = e.enc.EncodeBytesLen(len(x))
-		e.out.b = append(e.out.b, x...)
+		return appendBin(b, x), nil
 	case []any:
-		return e.list(x, depth+1)
+		return e.listWith(b, nil, x, depth+1)
 	case map[string]any:
 		if err := e.tooDeep(depth + 1); err != nil {
-			return err
+			return b, err
 		}
-		_ = e.enc.EncodeMapLen(len(x))
+		b = appendMapHead(b, len(x))
 		var kb [16]string
 		for _, k := range sortedKeys(x, kb[:0]) {
 			if err := e.count(); err != nil {
-				return err
+				return b, err
 			}
-			_ = e.enc.EncodeString(k)
-			if err := e.value(x[k], depth+1); err != nil {
-				return err
+			b = appendStr(b, k)
+			var err error
+			if b, err = e.value(b, x[k], depth+1); err != nil {
+				return b, err
 			}
 		}
-	default:
-		return frameErr(FramingMsgpack, "encode", ErrNotInModel, "unsupported type %s (see Normalize)", modelTypeName(v))
+		return b, nil
 	}
-	return nil
+	return b, frameErr(FramingMsgpack, "encode", ErrNotInModel, "unsupported type %s (see Normalize)", modelTypeName(v))
 }
 
 // budgetReader is what the msgpack.Decoder reads through: it counts the
@@ -227,15 +237,33 @@ func (d *msgpackDecoder) peek() (byte, error) {
 }
 
 func (d *msgpackDecoder) Decode() ([]any, error) {
-	d.br.left, d.br.over, d.elems = d.lim.MaxFrameSize, false, 0
 	defer d.trim()
-	c, err := d.peek()
+	b, err := d.r.Peek(1)
 	if err != nil {
 		return nil, err // io.EOF between frames, or a read error
 	}
-	if !msgpcode.IsFixedArray(c) && c != msgpcode.Array16 && c != msgpcode.Array32 {
+	if c := b[0]; !msgpcode.IsFixedArray(c) && c != msgpcode.Array16 && c != msgpcode.Array32 {
 		return nil, frameErr(FramingMsgpack, "decode", ErrMalformedFrame, "frame is not an array (code %#x)", c)
 	}
+	// Peek cannot fail for what is buffered, and the frame's budget bounds
+	// what the fast path looks at, so running out there means "too large"
+	// or "not yet here" alike: the streaming path tells which.
+	b, _ = d.r.Peek(min(d.r.Buffered(), d.lim.MaxFrameSize))
+	d.elems = 0
+	frame, n, err := d.fastFrame(b)
+	switch {
+	case err == errShort:
+		return d.streamFrame()
+	case err != nil:
+		return nil, err
+	}
+	_, _ = d.r.Discard(n) // buffered: cannot fail
+	return frame, nil
+}
+
+// streamFrame decodes a frame that starts with an array head as it arrives.
+func (d *msgpackDecoder) streamFrame() ([]any, error) {
+	d.br.left, d.br.over, d.elems = d.lim.MaxFrameSize, false, 0
 	frame, err := d.array(1)
 	if err != nil {
 		return nil, d.fail(err)
@@ -300,7 +328,7 @@ func (d *msgpackDecoder) array(depth int) ([]any, error) {
 		// path being decoded can be waiting for their elements, so what a
 		// peer can make us allocate ahead of its data is at most
 		// MaxDepth × smallArray slots.
-		out := make([]any, n)
+		out := d.box.list(n)
 		for i := range out {
 			if out[i], err = d.value(depth); err != nil {
 				return nil, err
@@ -391,7 +419,7 @@ func (d *msgpackDecoder) value(depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return boxBytes(p), nil
+		return d.box.bytes(p), nil
 	case msgpcode.IsFixedArray(c), c == msgpcode.Array16, c == msgpcode.Array32:
 		return d.array(depth + 1)
 	case msgpcode.IsFixedMap(c), c == msgpcode.Map16, c == msgpcode.Map32:

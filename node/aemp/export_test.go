@@ -1,0 +1,23 @@
+package aemp
+
+import (
+	"bufio"
+	"bytes"
+)
+
+// MsgpackBothWays decodes the first frame of data with the fast decoder
+// (which sees all of data, cut to the frame size limit) and with the
+// streaming one, and reports what each made of it: the frame, the bytes
+// taken and the error. fastShort says the fast decoder ran out of bytes and
+// left the frame to the streaming one.
+func MsgpackBothWays(data []byte, lim Limits) (fast []any, fastN int, fastErr error, fastShort bool, stream []any, streamN int, streamErr error) {
+	lim = lim.withDefaults()
+	d := newMsgpackDecoder(bufio.NewReader(bytes.NewReader(nil)), lim).(*msgpackDecoder)
+	fast, fastN, fastErr = d.fastFrame(data[:min(len(data), lim.MaxFrameSize)])
+	if fastErr == errShort {
+		fast, fastN, fastErr, fastShort = nil, 0, nil, true
+	}
+	s := newMsgpackDecoder(bufio.NewReader(bytes.NewReader(data)), lim).(*msgpackDecoder)
+	stream, streamErr = s.streamFrame()
+	return fast, fastN, fastErr, fastShort, stream, lim.MaxFrameSize - s.br.left, streamErr
+}
