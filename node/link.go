@@ -43,6 +43,9 @@ type link struct {
 
 // linkTo returns the link to node, making it if create is set.
 func (n *Node) linkTo(node string, create bool) *link {
+	if l := n.lastLink.Load(); l != nil && l.peer == node {
+		return l // the common case of many sends to one node, without the lock
+	}
 	n.linksMu.Lock()
 	defer n.linksMu.Unlock()
 	l := n.links[node]
@@ -50,6 +53,9 @@ func (n *Node) linkTo(node string, create bool) *link {
 		l = &link{n: n, peer: node, mons: make(map[string][]*monitor)}
 		l.src = &l.peer
 		n.links[node] = l
+	}
+	if l != nil {
+		n.lastLink.Store(l)
 	}
 	return l
 }

@@ -37,7 +37,8 @@ type Node struct {
 	closed   bool
 
 	linksMu   sync.Mutex
-	links     map[string]*link // by node ID
+	links     map[string]*link     // by node ID; a link, once made, stays
+	lastLink  atomic.Pointer[link] // the link linkTo returned last
 	watchers  []*nodeWatcher
 	listeners []net.Listener
 

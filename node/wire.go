@@ -91,9 +91,16 @@ func (c *conn) send(port string, msg []any, mayWait bool) {
 	} else {
 		err = c.w.Append(build)
 	}
+	if err != nil {
+		c.sendFailed(err)
+	}
+}
+
+// sendFailed handles what send's queueing returned. (Apart, so that the
+// error it inspects does not cost every send an allocation.)
+func (c *conn) sendFailed(err error) {
 	var fe *aemp.FrameError
 	switch {
-	case err == nil:
 	case errors.Is(err, errQueueFull):
 		c.fail(err)
 	case errors.As(err, &fe):

@@ -104,8 +104,7 @@ func (bw *Writer) WriteFunc(ctx context.Context, build func([]byte) ([]byte, err
 		}
 		bw.mu.Lock()
 	}
-	bw.mu.Unlock()
-	return bw.Append(build)
+	return bw.appendLocked(build)
 }
 
 // Append is Write for a frame built in place: it calls build with the
@@ -115,6 +114,11 @@ func (bw *Writer) WriteFunc(ctx context.Context, build func([]byte) ([]byte, err
 // nothing is queued.
 func (bw *Writer) Append(build func([]byte) ([]byte, error)) error {
 	bw.mu.Lock()
+	return bw.appendLocked(build)
+}
+
+// appendLocked is Append with bw.mu held; it unlocks it.
+func (bw *Writer) appendLocked(build func([]byte) ([]byte, error)) error {
 	if bw.err != nil {
 		err := bw.err
 		bw.mu.Unlock()
