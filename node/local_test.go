@@ -248,7 +248,7 @@ func TestSpawnLocal(t *testing.T) {
 
 		missing := n.Spawn(n.ID(), "nope")
 		n.Monitor(missing, node.Func(func(reason []any) { r.add("%s", node.FormatReason(reason)) }))
-		r.expect(t, "no_such_init nope")
+		r.expect(t, "no_such_port cannot monitor nonexistent port "+missing)
 	})
 }
 

@@ -247,9 +247,11 @@ func (n *Node) send(port string, msg []any, mayWait bool) {
 }
 
 // Kill kills port: with no reason a normal death, otherwise an abnormal
-// one with that reason. A local kill takes effect asynchronously, after the
-// messages already queued for the port; killing a port that does not exist
-// does nothing, and the node port cannot be killed.
+// one with that reason. A local port leaves the node at once — messages
+// sent to it after Kill returns are dropped, and monitors set after find
+// no such port — but dies asynchronously: the messages already queued are
+// handled first, then its monitors fire. Killing a port that does not
+// exist does nothing, and the node port cannot be killed.
 func (n *Node) Kill(port string, reason ...any) {
 	node, name := splitPort(port)
 	if name == "" {
@@ -261,8 +263,18 @@ func (n *Node) Kill(port string, reason ...any) {
 		return
 	}
 	if p := n.lookup(name); p != nil {
-		p.shard.push(item{p: p, fn: func(*Context) { n.shardKill(p, reason) }}, true)
+		n.killLocal(p, reason, true)
 	}
+}
+
+// killLocal kills p as Kill describes. mayWait: see shard.push.
+func (n *Node) killLocal(p *port, reason []any, mayWait bool) {
+	if p == n.nodePort {
+		n.shardKill(p, reason) // which refuses, and says so
+		return
+	}
+	n.ports.delete(p.name(n), p)
+	p.shard.push(item{p: p, fn: func(*Context) { n.shardKill(p, reason) }}, mayWait)
 }
 
 // shardKill kills p now; it runs on p's shard. The monitors fire, the
@@ -276,7 +288,7 @@ func (n *Node) shardKill(p *port, reason []any) {
 		return
 	}
 	p.dead = true
-	n.ports.delete(p.name(n))
+	n.ports.delete(p.name(n), p)
 	if p.mons == nil {
 		p.mons = &monitors{} // keeps the reason for monitors set from now on
 	}

@@ -70,7 +70,7 @@ func (n *Node) request(src string, msg []any) {
 		var k aemp.Kill
 		if k, err = aemp.ParseKill(r); err == nil && k.Port != "" {
 			if p := n.lookup(k.Port); p != nil {
-				p.shard.push(item{p: p, fn: func(*Context) { n.shardKill(p, k.Reason) }}, false)
+				n.killLocal(p, k.Reason, false)
 			}
 		}
 	case aemp.ReqSnd:
@@ -158,6 +158,12 @@ func (n *Node) answer(q aemp.Query) {
 func (n *Node) remoteSpawn(s aemp.Spawn) {
 	if n.lookup(s.Name) != nil {
 		n.log.Warn("spawn refused: the port name is taken", "name", s.Name)
+		return
+	}
+	if n.initFunc(s.Func, true) == nil {
+		// As AnyEvent::MP: the port would die at once of no_such_init,
+		// before anyone could monitor it; so it is not made at all.
+		n.log.Warn("spawn refused: no such init function", "func", s.Func, "name", s.Name)
 		return
 	}
 	p := n.newPort(s.Name, nil)

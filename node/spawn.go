@@ -23,11 +23,18 @@ func (n *Node) Register(name string, init InitFunc) {
 // there under name, with args, and returns the new port's ID at once. The
 // port is created and init runs later, even on this node: Spawn always
 // returns first. If node has no such init function (or, in secure mode,
-// does not allow it) the new port dies with "no_such_init", which only a
-// monitor sees.
+// does not allow it) no port is made — as with AnyEvent::MP, whose port
+// dies of "no_such_init" before anyone can see it — so the ID names no
+// port: a monitor on it fires with "no_such_port", and messages to it
+// vanish. A tether node logs the refusal.
 func (n *Node) Spawn(node, name string, args ...any) string {
 	if node == n.id {
-		p := n.newPort(n.newName(), nil)
+		portName := n.newName()
+		if n.initFunc(name, false) == nil {
+			n.log.Warn("spawn refused: no such init function", "func", name, "name", portName)
+			return n.id + "#" + portName
+		}
+		p := n.newPort(portName, nil)
 		p.shard.push(item{p: p, fn: func(c *Context) { n.runInit(c, name, args, false) }}, true)
 		return p.id
 	}
@@ -39,12 +46,21 @@ func (n *Node) Spawn(node, name string, args ...any) string {
 	return node + "#" + portName
 }
 
+// initFunc returns the init function called name, or nil if there is none
+// or, for a remote node's request, it may not be spawned.
+func (n *Node) initFunc(name string, remote bool) InitFunc {
+	if remote && n.cfg.Secure && !slices.Contains(n.cfg.Spawnable, name) {
+		return nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.inits[name]
+}
+
 // runInit runs the init function name in a spawned port's context.
 func (n *Node) runInit(c *Context, name string, args []any, remote bool) {
-	n.mu.Lock()
-	init := n.inits[name]
-	n.mu.Unlock()
-	if init == nil || remote && n.cfg.Secure && !slices.Contains(n.cfg.Spawnable, name) {
+	init := n.initFunc(name, remote)
+	if init == nil {
 		c.Kill(ReasonNoSuchInit, name)
 		return
 	}

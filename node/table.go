@@ -48,10 +48,13 @@ func (t *portTable) store(name string, v *port) {
 	p.mu.Unlock()
 }
 
-func (t *portTable) delete(name string) {
+// delete removes v, if it is still the port called name.
+func (t *portTable) delete(name string, v *port) {
 	p := t.part(name)
 	p.mu.Lock()
-	delete(p.m, name)
+	if p.m[name] == v {
+		delete(p.m, name)
+	}
 	p.mu.Unlock()
 }
 
