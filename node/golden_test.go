@@ -422,10 +422,21 @@ func TestGoldenTetherAsPerlPeer(t *testing.T) {
 				why:    "the unhandled_message text is tether's own; it names the tag",
 				frames: []any{[]any{"", "kil0", "OGAPPWTAfd", "unhandled_message", goldenText{"bogus"}}},
 			},
+			`["","kil0","OGAPPWTAfe","no_such_port","cannot monitor nonexistent port","peer#OGAPPWTAfe"]`: {
+				why: "a tether node remembers its latest deaths: a mon1 that arrives after the port was killed " +
+					"reports the reason it died of, where Perl, which forgets at once, says no_such_port",
+				frames: []any{[]any{"", "kil0", "OGAPPWTAfe", "unseen"}},
+			},
 		}},
 		// kil1 with and without a reason; kil1 of a missing port does
 		// nothing; mon1 of a killed port.
-		{file: "11_remote_kill", prefix: "OtAMg7y1E"},
+		{file: "11_remote_kill", prefix: "OtAMg7y1E", overrides: override{
+			`["","kil0","OtAMg7y1Ec","no_such_port","cannot monitor nonexistent port","peer#OtAMg7y1Ec"]`: {
+				why: "a tether node remembers its latest deaths: the mon1 right behind the kil1 " +
+					"reports the kill's reason, where Perl says no_such_port",
+				frames: []any{[]any{"", "kil0", "OtAMg7y1Ec", "gone"}},
+			},
+		}},
 		// time (with extra reply args), can, snd relays, devnull, ["",""]
 		// and [] ignored.
 		{file: "12_node_requests", prefix: "PWBZvope6", overrides: override{
@@ -441,7 +452,14 @@ func TestGoldenTetherAsPerlPeer(t *testing.T) {
 		// AnyEvent::MP::_spawn with the name the caller chose, init
 		// functions with and without a reply port, cal-style requests,
 		// quit with and without a reason, die.
-		{file: "13_spawn_cal"},
+		{file: "13_spawn_cal", overrides: override{
+			`["","kil0","GoProbe00Xe","no_such_port","cannot monitor nonexistent port","peer#GoProbe00Xe"]`: {
+				why: "a spawn of a missing init function makes a port that dies of no_such_init (spec/node.md), " +
+					"and a tether node remembers its latest deaths: the mon1 right behind the spawn reports " +
+					"that reason, where Perl says no_such_port",
+				frames: []any{[]any{"", "kil0", "GoProbe00Xe", node.ReasonNoSuchInit, "Interop::NoSuch::func"}},
+			},
+		}},
 		// 15 mirrored: the probe asks the tag port to send, watch (mon1 of
 		// the probe's port; the probe answers kil0), kill (kil1), call (mon1 +
 		// message with a reply port) and spawn_on (_spawn) on the probe's

@@ -177,12 +177,18 @@ func TestMonitorActions(t *testing.T) {
 		n.Kill(p, "x")
 		r.expect(t)
 
-		// A monitor set after the death fires with the recorded reason.
+		// A monitor set after the death fires with the recorded reason,
+		// while the node remembers the death: for its last 256 deaths.
 		p = n.Port(nil)
 		n.Kill(p, "early")
 		synctest.Wait()
 		n.Monitor(p, node.Func(func(reason []any) { r.add("late %s", node.FormatReason(reason)) }))
-		r.expect(t, "late no_such_port cannot monitor nonexistent port "+p)
+		r.expect(t, "late early")
+		for range 256 {
+			n.Kill(n.Port(nil))
+		}
+		n.Monitor(p, node.Func(func(reason []any) { r.add("forgotten %s", node.FormatReason(reason)) }))
+		r.expect(t, "forgotten no_such_port cannot monitor nonexistent port "+p)
 	})
 }
 
@@ -248,7 +254,7 @@ func TestSpawnLocal(t *testing.T) {
 
 		missing := n.Spawn(n.ID(), "nope")
 		n.Monitor(missing, node.Func(func(reason []any) { r.add("%s", node.FormatReason(reason)) }))
-		r.expect(t, "no_such_port cannot monitor nonexistent port "+missing)
+		r.expect(t, "no_such_init nope")
 	})
 }
 

@@ -83,7 +83,9 @@ func (g Guard) Stop() {
 
 // Monitor watches port and performs action once when it dies, with the
 // reason. Monitoring a port that does not exist fires at once with
-// "no_such_port". Monitoring a node ID (no '#') fires when the connection
+// "no_such_port"; one that died recently (one of the node's last 256
+// deaths) fires with the reason it died of, as if the monitor had been set
+// in time. Monitoring a node ID (no '#') fires when the connection
 // to that node is lost, and makes sure a connection is attempted; see also
 // MonitorNodes. Monitors are one-shot: set them from the local side.
 func (n *Node) Monitor(port string, action Action) Guard { return n.monitor(port, action, nil) }
@@ -99,7 +101,7 @@ func (n *Node) monitor(port string, action Action, owner *port) Guard {
 	case name == "":
 		return Guard{stop: func() { m.over.Store(true) }} // this node: it cannot be lost
 	}
-	p := n.lookup(name)
+	p := n.lookupForMonitor(name)
 	if p == nil {
 		m.fire(n, noSuchPort(port))
 		return Guard{}

@@ -27,6 +27,7 @@ type Node struct {
 	shards    []*shard
 	nextShard atomic.Uint64
 	ports     portTable
+	graves    graveyard // ports that died recently
 	recent    sendCache
 	nodePort  *port
 
@@ -247,11 +248,11 @@ func (n *Node) send(port string, msg []any, mayWait bool) {
 }
 
 // Kill kills port: with no reason a normal death, otherwise an abnormal
-// one with that reason. A local port leaves the node at once — messages
-// sent to it after Kill returns are dropped, and monitors set after find
-// no such port — but dies asynchronously: the messages already queued are
-// handled first, then its monitors fire. Killing a port that does not
-// exist does nothing, and the node port cannot be killed.
+// one with that reason. A local port stops taking messages at once —
+// messages sent to it after Kill returns are dropped — but dies
+// asynchronously: the messages already queued are handled first, then its
+// monitors fire, those set after Kill included. Killing a port that does
+// not exist does nothing, and the node port cannot be killed.
 func (n *Node) Kill(port string, reason ...any) {
 	node, name := splitPort(port)
 	if name == "" {
@@ -273,8 +274,24 @@ func (n *Node) killLocal(p *port, reason []any, mayWait bool) {
 		n.shardKill(p, reason) // which refuses, and says so
 		return
 	}
-	n.ports.delete(p.name(n), p)
+	n.unlist(p)
 	p.shard.push(item{p: p, fn: func(*Context) { n.shardKill(p, reason) }}, mayWait)
+}
+
+// unlist takes p out of the port table and into the graveyard.
+func (n *Node) unlist(p *port) {
+	name := p.name(n)
+	n.ports.delete(name, p)
+	n.graves.bury(name, p)
+}
+
+// lookupForMonitor is lookup for a monitor: it also finds the ports that
+// died recently (see graveyard), whose monitors fire with their reason.
+func (n *Node) lookupForMonitor(name string) *port {
+	if p := n.lookup(name); p != nil {
+		return p
+	}
+	return n.graves.find(name)
 }
 
 // shardKill kills p now; it runs on p's shard. The monitors fire, the
@@ -288,7 +305,8 @@ func (n *Node) shardKill(p *port, reason []any) {
 		return
 	}
 	p.dead = true
-	n.ports.delete(p.name(n), p)
+	p.cb, p.tags = nil, nil
+	n.unlist(p)
 	if p.mons == nil {
 		p.mons = &monitors{} // keeps the reason for monitors set from now on
 	}

@@ -102,7 +102,7 @@ func (n *Node) request(src string, msg []any) {
 // remoteMonitor starts (or stops) telling node about the death of local
 // port name: kil0 when it dies, or at once if it does not exist.
 func (n *Node) remoteMonitor(node, name string, start bool) {
-	p := n.lookup(name)
+	p := n.lookupForMonitor(name)
 	if p == nil || p == n.nodePort {
 		if start {
 			n.sendRemote(node, "", append([]any{aemp.ReqKil0, name}, noSuchPort(n.id+"#"+name)...), false)
@@ -158,12 +158,6 @@ func (n *Node) answer(q aemp.Query) {
 func (n *Node) remoteSpawn(s aemp.Spawn) {
 	if n.lookup(s.Name) != nil {
 		n.log.Warn("spawn refused: the port name is taken", "name", s.Name)
-		return
-	}
-	if n.initFunc(s.Func, true) == nil {
-		// As AnyEvent::MP: the port would die at once of no_such_init,
-		// before anyone could monitor it; so it is not made at all.
-		n.log.Warn("spawn refused: no such init function", "func", s.Func, "name", s.Name)
 		return
 	}
 	p := n.newPort(s.Name, nil)

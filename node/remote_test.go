@@ -199,11 +199,12 @@ func TestRemoteSpawnAndCall(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0] != int64(42) {
 		t.Fatalf("Call = %v, %v", got, err)
 	}
-	// A missing init function: no port is made, which a monitor sees.
+	// A missing init function: the port dies, which a monitor set after
+	// Spawn returned sees, every time.
 	dead := a.Spawn("b", "nothing-by-that-name")
 	reason := make(chan string, 1)
 	a.Monitor(dead, node.Func(func(r []any) { reason <- node.FormatReason(r) }))
-	if r := <-reason; r != "no_such_port cannot monitor nonexistent port "+dead {
+	if r := <-reason; r != "no_such_init nothing-by-that-name" {
 		t.Fatalf("spawn of a missing init: %q", r)
 	}
 	// Call to a port that dies without answering: without a deadline, Call
@@ -232,7 +233,7 @@ func TestSecureModeRefusesUnlistedSpawns(t *testing.T) {
 	}
 	_, err := a.Call(context.Background(), a.Spawn("b", "forbidden")) // no deadline: it monitors
 	var ke *node.KilledError
-	if !errors.As(err, &ke) || ke.Reason[0] != node.ReasonNoSuchPort {
+	if !errors.As(err, &ke) || ke.Reason[0] != node.ReasonNoSuchInit {
 		t.Fatalf("forbidden spawn = %v", err)
 	}
 }

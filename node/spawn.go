@@ -23,18 +23,11 @@ func (n *Node) Register(name string, init InitFunc) {
 // there under name, with args, and returns the new port's ID at once. The
 // port is created and init runs later, even on this node: Spawn always
 // returns first. If node has no such init function (or, in secure mode,
-// does not allow it) no port is made — as with AnyEvent::MP, whose port
-// dies of "no_such_init" before anyone can see it — so the ID names no
-// port: a monitor on it fires with "no_such_port", and messages to it
-// vanish. A tether node logs the refusal.
+// does not allow it) the new port dies with "no_such_init", which a
+// monitor set after Spawn returns sees (see Monitor).
 func (n *Node) Spawn(node, name string, args ...any) string {
 	if node == n.id {
-		portName := n.newName()
-		if n.initFunc(name, false) == nil {
-			n.log.Warn("spawn refused: no such init function", "func", name, "name", portName)
-			return n.id + "#" + portName
-		}
-		p := n.newPort(portName, nil)
+		p := n.newPort(n.newName(), nil)
 		p.shard.push(item{p: p, fn: func(c *Context) { n.runInit(c, name, args, false) }}, true)
 		return p.id
 	}
