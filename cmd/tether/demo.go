@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"time"
 
@@ -35,8 +34,10 @@ var schedule = []step{
 
 const demoLength = 10 * time.Second
 
-// runDemo plays the demo, printing to out. scale stretches every time in it
-// (1 is the real demo, about 10 s); ctx ending stops it at once.
+// runDemo plays the demo, printing to out: first a persistent connection
+// riding out server crashes, then two nodes (runNodeDemo). scale
+// stretches every time in it (1 is the real demo, about 13 s); ctx ending
+// stops it at once.
 func runDemo(ctx context.Context, out io.Writer, scale float64) error {
 	scaled := func(d time.Duration) time.Duration { return time.Duration(float64(d) * scale) }
 	servers := map[string]*echo.Server{}
@@ -102,17 +103,17 @@ func runDemo(ctx context.Context, out io.Writer, scale float64) error {
 		return fmt.Errorf("closing the persistent connection: %w", err)
 	}
 	d.summary(interrupted)
-	return nil
+	if interrupted {
+		return nil
+	}
+	return runNodeDemo(ctx, out, scale)
 }
 
 // demoLog prints the demo's timeline and keeps its statistics.
 type demoLog struct {
-	out   io.Writer
-	clk   clock.Clock
-	start time.Time
-	names map[string]string // address → server name
+	timeline                   // its mu guards the fields below too
+	names    map[string]string // address → server name
 
-	mu          sync.Mutex
 	current     string // server of the current connection, "" if none
 	trying      string // server of the latest obtained address
 	counts      map[event.Kind]int
@@ -127,8 +128,9 @@ type demoLog struct {
 
 func newDemoLog(out io.Writer, clk clock.Clock, names map[string]string) *demoLog {
 	return &demoLog{
-		out: out, clk: clk, start: clk.Now(), names: names,
-		counts: map[event.Kind]int{}, perServer: map[string]int{},
+		timeline: timeline{out: out, clk: clk, start: clk.Now()},
+		names:    names,
+		counts:   map[event.Kind]int{}, perServer: map[string]int{},
 	}
 }
 
@@ -136,19 +138,7 @@ func (d *demoLog) intro(a, b string) {
 	fmt.Fprintf(d.out, "tether demo: a persistent connection to two echo servers, a (%s) and b (%s).\n", a, b)
 	fmt.Fprintf(d.out, "The servers are killed and restarted on a schedule; the connection fails over between them.\n")
 	fmt.Fprintf(d.out, "Resolver: addr.List (a, b, a, …). Retry delay: 100 ms doubling to 800 ms, ±30%% jitter.\n\n")
-	fmt.Fprintf(d.out, "%8s  %-6s  %s\n", "time", "server", "what happened")
-	fmt.Fprintf(d.out, "%8s  %-6s  %s\n", "--------", "------", strings.Repeat("-", 40))
-}
-
-// line prints one row of the timeline; the caller holds d.mu.
-func (d *demoLog) line(server, what string) {
-	fmt.Fprintf(d.out, "%+8.3f  %-6s  %s\n", d.clk.Since(d.start).Seconds(), server, what)
-}
-
-func (d *demoLog) note(server, what string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.line(server, what)
+	d.header("server")
 }
 
 // event is the persistent connection's event handler.

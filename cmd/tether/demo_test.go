@@ -13,7 +13,8 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // The whole demo, with its schedule compressed tenfold: it must tell the
-// story of both failovers and the outage, and end with the summary.
+// story of both failovers and the outage, with the summary, and then of two
+// nodes exchanging messages until one is killed and the monitor fires.
 func TestDemoTellsTheStory(t *testing.T) {
 	var out bytes.Buffer
 	if err := runDemo(context.Background(), &out, 0.1); err != nil {
@@ -32,10 +33,23 @@ func TestDemoTellsTheStory(t *testing.T) {
 		"echo ok",
 		"■ time is up",
 		"Summary after",
+		// Act 2: two nodes.
+		"alice   added node bob: linked",
+		"alice   link to bob is up",
+		"bob     → alice#",
+		"total 15 (after adding 5)",
+		"get) = 15: exactly one answer",
+		"▼ node bob killed",
+		"alice   link to bob is down: transport_error bob",
+		"fired: transport_error bob",
+		"■ done",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q", want)
 		}
+	}
+	if k, f := strings.Index(text, "▼ node bob killed"), strings.Index(text, "fired: transport_error"); k < 0 || f < k {
+		t.Errorf("the monitor fired before bob was killed")
 	}
 	// Four connections: a, then b, then a again, then b.
 	if m := regexp.MustCompile(`connections +(\d+) \(a: (\d+), b: (\d+)\)`).FindStringSubmatch(text); m == nil || m[1] != "4" || m[2] != "2" || m[3] != "2" {
@@ -66,6 +80,35 @@ func TestDemoStopsAtOnceWhenInterrupted(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "Interrupted.") {
 		t.Fatalf("no Interrupted line:\n%s", out.String())
+	}
+}
+
+// cancelOn is a writer that cancels when what it is written contains word.
+type cancelOn struct {
+	bytes.Buffer
+	word   string
+	cancel context.CancelFunc
+}
+
+func (w *cancelOn) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(w.word)) {
+		w.cancel()
+	}
+	return w.Buffer.Write(p)
+}
+
+// Interrupted in the middle of act 2, the node demo stops at once and
+// closes both nodes (goleak checks their goroutines).
+func TestNodeDemoStopsWhenInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &cancelOn{word: "add 2", cancel: cancel}
+	if err := runNodeDemo(ctx, out, 1); err != nil {
+		t.Fatalf("runNodeDemo = %v\n%s", err, out.String())
+	}
+	text := out.String()
+	if !strings.Contains(text, "Interrupted.") || strings.Contains(text, "add 3") {
+		t.Fatalf("did not stop at once:\n%s", text)
 	}
 }
 

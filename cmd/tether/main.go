@@ -1,6 +1,7 @@
 // Command tether is tether's command-line tool.
 //
-//	tether demo    watch a persistent connection ride out server crashes (about 10 s)
+//	tether demo    watch a persistent connection ride out server crashes, then two
+//	               nodes exchange messages until one is killed (about 13 s)
 //	tether help    show this help
 package main
 
@@ -17,8 +18,9 @@ const usage = `usage: tether <command> [arguments]
 
 commands:
   demo    start two echo servers on loopback and a persistent connection to them,
-          kill and restart the servers on a schedule, and print every event live
-          (about 10 s; Ctrl-C stops it at once)
+          kill and restart the servers on a schedule, and print every event live;
+          then start two nodes, exchange messages between them, and kill one
+          while the other monitors it (about 13 s; Ctrl-C stops it at once)
   help    show this help
 `
 
