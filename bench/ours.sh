@@ -11,20 +11,33 @@ WORK="${BENCH_WORK:-${TMPDIR:-/tmp}/peerbench}"
 DUR="${BENCH_DUR_S:-3}s"
 WARM="${BENCH_WARM_MS:-500}ms"
 PORT=$(( ${BENCH_EXTRA_PORT_BASE:-17700} + 1 ))
-BIN="$WORK/bin/tether-rpcbench"
+NODE_PORT=$(( ${BENCH_EXTRA_PORT_BASE:-17700} + 2 ))
 mkdir -p "$WORK/bin" "$WORK/logs"
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done' EXIT
 
-if ! (cd "$HERE" && go build -o "$BIN" ./rpcbench) >&2; then
+# rpc: the rpc/ package's client and server (custom and reflect codecs).
+RPC="$WORK/bin/tether-rpcbench"
+if (cd "$HERE" && go build -o "$RPC" ./rpcbench) >&2; then
+	"$RPC" -mode server -addr "127.0.0.1:$PORT" >"$WORK/logs/tether-rpc-server.log" 2>&1 &
+	pids+=($!)
+	for codec in custom reflect; do
+		"$RPC" -mode client -addr "127.0.0.1:$PORT" -dur "$DUR" -warm "$WARM" -codec "$codec"
+	done
+else
 	for w in unary_c1 unary_c64 stream oneway; do
 		echo "peer=tether suite=rpc workload=$w error=\"build failed (see extra.log)\""
 	done
-	exit 1
 fi
 
-"$BIN" -mode server -addr "127.0.0.1:$PORT" >"$WORK/logs/tether-rpc-server.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT
-
-for codec in custom reflect; do
-	"$BIN" -mode client -addr "127.0.0.1:$PORT" -dur "$DUR" -warm "$WARM" -codec "$codec"
-done
+# msg: node A sends to ports on node B (the node/ package).
+NODE="$WORK/bin/tether-nodebench"
+if (cd "$HERE" && go build -o "$NODE" ./nodebench) >&2; then
+	"$NODE" -role b -listen "127.0.0.1:$NODE_PORT" >"$WORK/logs/tether-node-b.log" 2>&1 &
+	pids+=($!)
+	"$NODE" -role a -connect "127.0.0.1:$NODE_PORT" -dur "$DUR" -warm "$WARM"
+else
+	for w in oneway pingpong; do
+		echo "peer=tether suite=msg workload=$w error=\"build failed (see extra.log)\""
+	done
+fi

@@ -42,7 +42,7 @@ func main() {
 		if kv["peer"] == "" || kv["error"] != "" {
 			continue
 		}
-		key := kv["peer"] + " " + kv["workload"]
+		key := kv["peer"] + " " + kv["suite"] + " " + kv["workload"]
 		if v, err := strconv.ParseFloat(kv["ops_per_s"], 64); err == nil {
 			ops[key] = append(ops[key], v)
 		}
@@ -50,8 +50,9 @@ func main() {
 			p50[key] = append(p50[key], v)
 		}
 	}
+	// A workload is "suite/name": tether runs "oneway" in rpc and in msg.
 	get := func(peer, workload string) (figure, bool) {
-		k := peer + " " + workload
+		k := peer + " " + strings.Replace(workload, "/", " ", 1)
 		if len(ops[k]) == 0 {
 			return figure{}, false
 		}
@@ -59,7 +60,7 @@ func main() {
 	}
 
 	fmt.Println("# ratios, same run (medians over rounds)")
-	fmt.Printf("# %-16s %-28s %10s %10s %8s  %s\n", "ours", "against", "ours", "theirs", "ratio", "target")
+	fmt.Printf("# %-30s %-28s %10s %10s %8s  %s\n", "ours", "against", "ours", "theirs", "ratio", "target")
 	row := func(ours, oursWl, theirs, theirsWl, what string, lowerIsBetter bool, target float64) {
 		a, ok1 := get(ours, oursWl)
 		b, ok2 := get(theirs, theirsWl)
@@ -80,21 +81,30 @@ func main() {
 			}
 			verdict = fmt.Sprintf("%s %.2g× %s", cmp, target, map[bool]string{true: "met", false: "MISSED"}[met])
 		}
-		fmt.Printf("# %-16s %-28s %10.4g %10.4g %7.2f×  %s\n",
+		fmt.Printf("# %-30s %-28s %10.4g %10.4g %7.2f×  %s\n",
 			ours+" "+short(oursWl, what), theirs+" "+short(theirsWl, what), x, y, r, verdict)
 	}
 	for _, ours := range []string{"tether", "tether-reflect"} {
-		row(ours, "unary_c64", "grpc", "unary_c64", "ops", false, 5)
-		row(ours, "stream", "grpc", "stream", "ops", false, 2)
-		row(ours, "unary_c1", "tcp", "pingpong", "p50", true, 1.3)
-		row(ours, "unary_c1", "grpc", "unary_c1", "ops", false, 0)
+		row(ours, "rpc/unary_c64", "grpc", "rpc/unary_c64", "ops", false, 5)
+		row(ours, "rpc/stream", "grpc", "rpc/stream", "ops", false, 2)
+		row(ours, "rpc/unary_c1", "tcp", "floor/pingpong", "p50", true, 1.3)
+		row(ours, "rpc/unary_c1", "grpc", "rpc/unary_c1", "ops", false, 0)
 		for _, p := range []string{"netrpc", "nats"} {
-			row(ours, "unary_c64", p, "unary_c64", "ops", false, 0)
-			row(ours, "stream", p, "stream", "ops", false, 0)
+			row(ours, "rpc/unary_c64", p, "rpc/unary_c64", "ops", false, 0)
+			row(ours, "rpc/stream", p, "rpc/stream", "ops", false, 0)
 		}
-		if f, ok := get(ours, "oneway"); ok {
-			fmt.Printf("# %-16s %-28s %10.4g %10s %8s  reported\n", ours+" oneway", "(messages/s at the receiver)", f.ops, "", "")
+		if f, ok := get(ours, "rpc/oneway"); ok {
+			fmt.Printf("# %-30s %-28s %10.4g %10s %8s  reported\n", ours+" rpc/oneway", "(messages/s at the receiver)", f.ops, "", "")
 		}
+	}
+	// Nodes: A sends to a port on B (suite msg).
+	row("tether", "msg/oneway", "erlang", "msg/oneway", "ops", false, 10)
+	row("tether", "msg/oneway", "nats", "msg/oneway", "ops", false, 2)
+	row("tether", "msg/oneway", "ergo", "msg/oneway", "ops", false, 0)
+	row("tether", "msg/oneway", "ergo3", "msg/oneway", "ops", false, 0)
+	row("tether", "msg/pingpong", "tcp", "floor/pingpong", "p50", true, 1.3)
+	for _, p := range []string{"erlang", "nats", "ergo", "ergo3"} {
+		row("tether", "msg/pingpong", p, "msg/pingpong", "p50", true, 0)
 	}
 }
 
