@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -29,10 +30,15 @@ type link struct {
 	peer string
 	src  *string // &peer: the sender carried by items from this node
 
+	// monMu makes deciding to send mon1 or mon0 and sending it one step,
+	// so that they leave in the order decided.
+	monMu sync.Mutex
+
 	mu       sync.Mutex
 	addrs    []string
 	pc       *persistent.Conn[string, *conn] // outgoing attempts; nil when none are wanted
-	dialing  bool                            // an outgoing handshake is under way
+	outgoing int                             // our handshakes with the peer under way
+	changed  chan struct{}                   // closed (and replaced) when cur changes or an incoming handshake ends
 	cur      *conn                           // the connection in use
 	queue    [][]any                         // frames waiting for a connection
 	queued   int                             // their estimated size in bytes
@@ -40,6 +46,49 @@ type link struct {
 	nodeMons []*monitor                      // monitors on the peer itself
 	timer    clock.Timer                     // the connect timeout, while armed
 }
+
+// Simultaneous connects. Both nodes may be connecting to each other at
+// once; exactly one connection must become the link, on both sides, or
+// both would drop one and fire monitors. The node with the smaller ID
+// decides: it never lets an outgoing handshake and an incoming one from
+// the same peer both pass the greeting (a handshake refused there ends
+// before the peer could complete it). Its own outgoing handshake wins if
+// it started first; the peer's if the peer's passed the greeting first.
+// The node with the larger ID accepts whatever the smaller one lets
+// through. What the smaller node checks: l.outgoing, and the count of the
+// peer's handshakes under way (Node.incoming, kept by node ID so that an
+// unauthenticated greeting makes no link).
+
+// yieldLocked says whether an outgoing handshake to the peer should give
+// way to an incoming one. l.mu is held.
+func (l *link) yieldLocked() bool { return l.n.id < l.peer && l.n.incomingFrom(l.peer) > 0 }
+
+// incomingFrom returns the number of peer's handshakes under way.
+func (n *Node) incomingFrom(peer string) int {
+	n.inMu.Lock()
+	defer n.inMu.Unlock()
+	return n.incoming[peer]
+}
+
+// countIncoming adds d to the number of peer's handshakes under way.
+func (n *Node) countIncoming(peer string, d int) {
+	n.inMu.Lock()
+	defer n.inMu.Unlock()
+	if n.incoming[peer] += d; n.incoming[peer] == 0 {
+		delete(n.incoming, peer)
+	}
+}
+
+// changedLocked wakes those waiting for the link to change. l.mu is held.
+func (l *link) changedLocked() {
+	if l.changed != nil {
+		close(l.changed)
+		l.changed = nil
+	}
+}
+
+// errYield refuses our own handshake in favour of the peer's.
+var errYield = fmt.Errorf("%w: the peer's connection to us comes first", aemp.ErrAlreadyConnected)
 
 // linkTo returns the link to node, making it if create is set.
 func (n *Node) linkTo(node string, create bool) *link {
@@ -133,17 +182,17 @@ func (l *link) newPersistent() *persistent.Conn[string, *conn] {
 func (l *link) dial(ctx context.Context, address string) (*conn, error) {
 	n := l.n
 	l.mu.Lock()
-	if l.cur != nil {
+	switch {
+	case l.cur != nil:
 		l.mu.Unlock()
 		return nil, fmt.Errorf("connected already")
-	}
-	l.dialing = true
-	l.mu.Unlock()
-	defer func() {
-		l.mu.Lock()
-		l.dialing = false
+	case l.yieldLocked():
 		l.mu.Unlock()
-	}()
+		return nil, errYield
+	}
+	l.outgoing++
+	l.mu.Unlock()
+	defer l.doneOutgoing()
 	nc, err := n.cfg.Transport.Dial(ctx, "tcp", address)
 	if err != nil {
 		return nil, err
@@ -154,8 +203,11 @@ func (l *link) dial(ctx context.Context, address string) (*conn, error) {
 		}
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		if l.cur != nil {
+		switch {
+		case l.cur != nil:
 			return aemp.ErrAlreadyConnected
+		case l.yieldLocked():
+			return errYield
 		}
 		return nil
 	}))
@@ -163,61 +215,87 @@ func (l *link) dial(ctx context.Context, address string) (*conn, error) {
 		return nil, err
 	}
 	c := newConn(l, al)
-	if !l.attach(c) {
+	if !l.attach(c, true) {
 		c.fail(aemp.ErrAlreadyConnected)
 		return nil, aemp.ErrAlreadyConnected
 	}
 	return c, nil
 }
 
-// checkIncoming decides whether a connection from peer may become the
-// link: not if one is in use; and when both nodes are connecting to each
-// other at once, the connection made by the node with the smaller ID wins,
-// on both sides, so that one link results and no monitor fires.
+// doneOutgoing ends the count of one outgoing handshake.
+func (l *link) doneOutgoing() {
+	l.mu.Lock()
+	l.outgoing--
+	l.mu.Unlock()
+}
+
+// checkIncoming decides, at its greeting, whether a connection from peer
+// may go on to become the link: not if one is in use, nor if this node has
+// the smaller ID and is connecting to peer itself (see yieldLocked). A
+// connection let through is counted until doneIncoming.
 func (n *Node) checkIncoming(peer string) error {
+	// Count first, then check: a dial that starts meanwhile sees the count.
+	n.countIncoming(peer, 1)
 	l := n.linkTo(peer, false)
 	if l == nil {
 		return nil
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	var err error
 	switch {
 	case l.cur != nil:
-		return aemp.ErrAlreadyConnected
-	case l.dialing && n.id < peer:
-		return fmt.Errorf("%w: connecting to it at the same time; my connection wins", aemp.ErrAlreadyConnected)
+		err = aemp.ErrAlreadyConnected
+	case l.outgoing > 0 && n.id < peer:
+		err = fmt.Errorf("%w: connecting to it at the same time; my connection wins", aemp.ErrAlreadyConnected)
+	default:
+		return nil
 	}
-	return nil
+	n.countIncoming(peer, -1)
+	return err
+}
+
+// doneIncoming ends the count of one of peer's handshakes that
+// checkIncoming let through.
+func (n *Node) doneIncoming(peer string) {
+	n.countIncoming(peer, -1)
+	if l := n.linkTo(peer, false); l != nil {
+		l.mu.Lock()
+		l.changedLocked()
+		l.mu.Unlock()
+	}
 }
 
 // attach makes c the connection in use, if there is none: the queue goes
-// out on it, the connect timeout stops, the node monitors learn the node
-// is up. It reports whether c was taken.
-func (l *link) attach(c *conn) bool {
+// out on it, before anything sent later; the connect timeout stops; the
+// node monitors learn the node is up. fromPC says c is the link's
+// persistent connection's; any other connection makes that one's attempts
+// pointless. It reports whether c was taken.
+func (l *link) attach(c *conn, fromPC bool) bool {
 	l.mu.Lock()
 	if l.cur != nil || l.n.closing() {
 		l.mu.Unlock()
 		return false
 	}
+	// The queue goes to c's writer before c is published: a send that
+	// sees l.cur cannot overtake it.
+	for _, f := range l.queue {
+		c.sendFrame(f, false)
+	}
+	l.queue, l.queued = nil, 0
 	l.cur = c
+	l.changedLocked()
 	if l.timer != nil {
 		l.timer.Stop()
 		l.timer = nil
 	}
-	queue := l.queue
-	l.queue, l.queued = nil, 0
-	// An incoming connection makes outgoing attempts pointless; one of our
-	// own is the persistent connection's current one, and stays.
 	var stale *persistent.Conn[string, *conn]
-	if l.pc != nil && !l.dialing {
+	if l.pc != nil && !fromPC {
 		stale, l.pc = l.pc, nil
 	}
 	l.mu.Unlock()
 
 	c.start()
-	for _, f := range queue {
-		c.sendFrame(f, false)
-	}
 	if stale != nil {
 		l.n.wg.Go(func() { stale.Close(context.Background()) })
 	}
@@ -240,6 +318,7 @@ func (l *link) fail(c *conn, text string) {
 		return
 	}
 	l.cur = nil
+	l.changedLocked()
 	if l.timer != nil {
 		l.timer.Stop()
 		l.timer = nil
@@ -274,15 +353,30 @@ func (l *link) fail(c *conn, text string) {
 
 // sendRemote sends a message to port name of node ("" for its node
 // port). mayWait: see conn.send.
+//
+// A message with a value that cannot travel (a channel, a func…) fails the
+// link, as a frame that cannot be encoded does (see conn.sendFailed):
+// the monitors on that node's ports fire rather than the message vanishing.
 func (n *Node) sendRemote(node, name string, msg []any, mayWait bool) {
-	msg, err := aemp.NormalizeFrame(msg) // no copy when msg is in the model already
-	if err != nil {
-		n.log.Warn("message not sent: a value cannot travel", "node", node, "err", err)
+	l := n.linkTo(node, true)
+	if l == nil {
 		return
 	}
-	if l := n.linkTo(node, true); l != nil {
-		l.send(name, msg, mayWait)
+	msg, err := aemp.NormalizeFrame(msg) // no copy when msg is in the model already
+	if err != nil {
+		n.log.Warn("a message cannot travel: failing the link", "node", node, "err", err)
+		l.failCurrent("message not sent: " + err.Error())
+		return
 	}
+	l.send(name, msg, mayWait)
+}
+
+// failCurrent fails the link in whatever state it is.
+func (l *link) failCurrent(text string) {
+	l.mu.Lock()
+	c := l.cur
+	l.mu.Unlock()
+	l.fail(c, text)
 }
 
 func (n *Node) killRemote(node, name string, reason []any) {
@@ -298,6 +392,8 @@ func (n *Node) monitorRemote(node, name string, m *monitor) Guard {
 		m.fire(n, []any{ReasonTransport, node, "node closing"})
 		return Guard{}
 	}
+	l.monMu.Lock()
+	defer l.monMu.Unlock()
 	l.mu.Lock()
 	first := len(l.mons[name]) == 0
 	l.mons[name] = append(l.mons[name], m)
@@ -309,6 +405,8 @@ func (n *Node) monitorRemote(node, name string, m *monitor) Guard {
 		if m.over.Swap(true) {
 			return
 		}
+		l.monMu.Lock()
+		defer l.monMu.Unlock()
 		l.mu.Lock()
 		ms := l.mons[name]
 		if i := slices.Index(ms, m); i >= 0 {
@@ -363,51 +461,116 @@ func (l *link) fireRemote(name string, reason []any) {
 
 // AddNode connects to the node listening at one of addrs (tried in
 // order), learns its ID, and returns it; the addresses are kept for
-// reconnecting. It fails with the last address's error when none answers
-// within ctx (each attempt is bounded by Config.HandshakeTimeout too).
+// reconnecting. If the node is connecting to this one at the same moment,
+// AddNode succeeds with the link that comes of it. It fails with the last
+// address's error when none answers within ctx (each attempt is bounded by
+// Config.HandshakeTimeout too).
 func (n *Node) AddNode(ctx context.Context, addrs ...string) (string, error) {
 	var lastErr error
 	for _, a := range addrs {
-		nc, err := n.cfg.Transport.Dial(ctx, "tcp", a)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		var l *link
-		al, err := aemp.Handshake(ctx, nc, n.handshakeConfig(func(g *aemp.Greeting) error {
-			l = n.linkTo(g.NodeID, true)
-			if l == nil {
-				return fmt.Errorf("node closing")
-			}
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			for _, a := range addrs {
-				if !slices.Contains(l.addrs, a) {
-					l.addrs = append(l.addrs, a)
-				}
-			}
-			if l.cur != nil {
-				return aemp.ErrAlreadyConnected
-			}
-			return nil
-		}))
-		if err != nil {
-			if l != nil && l.connected() {
-				return l.peer, nil // already linked: the addresses are noted
+		for attempt := 1; ; attempt++ {
+			peer, err := n.addNodeAt(ctx, a, addrs)
+			if err == nil {
+				return peer, nil
 			}
 			lastErr = err
-			continue
+			// A peer that hung up before authenticating may have
+			// refused us for its own connection to us, which is on its
+			// way: try again shortly, when ours may be the one it waits
+			// for, or the link is up.
+			if !errors.Is(err, aemp.ErrConnection) || attempt == addNodeAttempts {
+				break
+			}
+			if clock.Sleep(ctx, n.clk, time.Duration(attempt)*addNodeRetry) != nil {
+				break
+			}
 		}
-		c := newConn(l, al)
-		if !l.attach(c) {
-			c.fail(aemp.ErrAlreadyConnected)
-		}
-		return l.peer, nil
 	}
 	if lastErr == nil {
 		lastErr = fmt.Errorf("no addresses")
 	}
 	return "", fmt.Errorf("node: AddNode %v: %w", addrs, lastErr)
+}
+
+// AddNode's attempts per address, and the delay before the second.
+const (
+	addNodeAttempts = 4
+	addNodeRetry    = 20 * time.Millisecond
+)
+
+// addNodeAt is one attempt of AddNode, at address a.
+func (n *Node) addNodeAt(ctx context.Context, a string, addrs []string) (string, error) {
+	nc, err := n.cfg.Transport.Dial(ctx, "tcp", a)
+	if err != nil {
+		return "", err
+	}
+	var l *link
+	counted := false
+	al, err := aemp.Handshake(ctx, nc, n.handshakeConfig(func(g *aemp.Greeting) error {
+		l = n.linkTo(g.NodeID, true)
+		if l == nil {
+			return fmt.Errorf("node closing")
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for _, a := range addrs {
+			if !slices.Contains(l.addrs, a) {
+				l.addrs = append(l.addrs, a)
+			}
+		}
+		switch {
+		case l.cur != nil:
+			return aemp.ErrAlreadyConnected
+		case l.yieldLocked():
+			return errYield
+		}
+		l.outgoing++
+		counted = true
+		return nil
+	}))
+	if counted {
+		defer l.doneOutgoing() // after attach: the count covers the handshake till then
+	}
+	if err != nil {
+		if l != nil && l.settle(ctx) {
+			return l.peer, nil // linked after all, by the peer's connection: the addresses are noted
+		}
+		return "", err
+	}
+	c := newConn(l, al)
+	if !l.attach(c, false) {
+		c.fail(aemp.ErrAlreadyConnected)
+		if !l.connected() {
+			return "", fmt.Errorf("node closing")
+		}
+	}
+	return l.peer, nil
+}
+
+// settle waits while the peer has handshakes with this node under way,
+// and reports whether the link is up then.
+func (l *link) settle(ctx context.Context) bool {
+	for {
+		l.mu.Lock()
+		if l.cur != nil {
+			l.mu.Unlock()
+			return true
+		}
+		if l.n.incomingFrom(l.peer) == 0 {
+			l.mu.Unlock()
+			return false
+		}
+		if l.changed == nil {
+			l.changed = make(chan struct{})
+		}
+		ch := l.changed
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 func (l *link) connected() bool {
@@ -425,9 +588,8 @@ func (n *Node) RemoveNode(node string) {
 	}
 	l.mu.Lock()
 	l.addrs = nil
-	c := l.cur
 	l.mu.Unlock()
-	l.fail(c, "removed")
+	l.failCurrent("removed")
 }
 
 // Nodes returns the IDs of the nodes linked to this one now, sorted.
@@ -494,9 +656,17 @@ func (n *Node) accept(nc net.Conn) {
 	defer cancel()
 	stop := context.AfterFunc(n.ctx, cancel)
 	defer stop()
+	counted := "" // the peer, once the greeting let the connection through
 	al, err := aemp.Handshake(ctx, nc, n.handshakeConfig(func(g *aemp.Greeting) error {
-		return n.checkIncoming(g.NodeID)
+		if err := n.checkIncoming(g.NodeID); err != nil {
+			return err
+		}
+		counted = g.NodeID
+		return nil
 	}))
+	if counted != "" {
+		defer n.doneIncoming(counted) // after attach: the count covers the handshake till then
+	}
 	if err != nil {
 		n.log.Debug("incoming connection refused", "from", nc.RemoteAddr().String(), "err", err)
 		return
@@ -507,7 +677,7 @@ func (n *Node) accept(nc net.Conn) {
 		return
 	}
 	c := newConn(l, al)
-	if !l.attach(c) {
+	if !l.attach(c, false) {
 		c.fail(aemp.ErrAlreadyConnected)
 	}
 }

@@ -40,6 +40,8 @@ type Node struct {
 	linksMu   sync.Mutex
 	links     map[string]*link     // by node ID; a link, once made, stays
 	lastLink  atomic.Pointer[link] // the link linkTo returned last
+	inMu      sync.Mutex           // a leaf lock
+	incoming  map[string]int       // handshakes under way from each node (see link.go)
 	watchers  []*nodeWatcher
 	listeners []net.Listener
 
@@ -71,6 +73,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		spawnCtr: "a",
 		inits:    make(map[string]InitFunc),
 		links:    make(map[string]*link),
+		incoming: make(map[string]int),
 		done:     make(chan struct{}),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -229,6 +232,10 @@ func (n *Node) Eval(port string, fn func(c *Context)) bool {
 // (Limits.SendQueue), which pushes back on a producer that outruns them. In
 // port context (Context.Send) it never waits: a full link queue fails the
 // link instead, and the monitors on that node fire with "send queue full".
+//
+// A message for another node that cannot travel — a value outside the
+// message model (see aemp.Normalize), or a frame beyond the limits — fails
+// the link to that node likewise, rather than vanishing alone.
 func (n *Node) Send(port string, msg ...any) { n.send(port, msg, true) }
 
 func (n *Node) send(port string, msg []any, mayWait bool) {

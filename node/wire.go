@@ -73,11 +73,10 @@ func (c *conn) sendFrame(frame []any, mayWait bool) {
 // errQueueFull fails a link whose send queue overflowed.
 var errQueueFull = errors.New("send queue full")
 
-// send queues the frame [port, msg…], encoded in the link's framing. A
-// frame that cannot be encoded is dropped with a log line. When the queue
-// is full, a sender that may wait (one outside port context) waits for
-// room; in port context the link fails instead, since the executor must not
-// block.
+// send queues the frame [port, msg…], encoded in the link's framing (see
+// sendFailed for a frame that cannot be). When the queue is full, a sender
+// that may wait (one outside port context) waits for room; in port context
+// the link fails instead, since the executor must not block.
 func (c *conn) send(port string, msg []any, mayWait bool) {
 	build := func(b []byte) ([]byte, error) {
 		if len(b) > c.limit {
@@ -97,14 +96,17 @@ func (c *conn) send(port string, msg []any, mayWait bool) {
 }
 
 // sendFailed handles what send's queueing returned. (Apart, so that the
-// error it inspects does not cost every send an allocation.)
+// error it inspects does not cost every send an allocation.) A message
+// that cannot be encoded (too large, too deep) fails the link like a full
+// queue: dropping it alone would be a silent hole.
 func (c *conn) sendFailed(err error) {
 	var fe *aemp.FrameError
 	switch {
 	case errors.Is(err, errQueueFull):
 		c.fail(err)
 	case errors.As(err, &fe):
-		c.l.n.log.Warn("message not sent: it cannot be encoded", "node", c.l.peer, "err", err)
+		c.l.n.log.Warn("a message cannot be encoded: failing the link", "node", c.l.peer, "err", err)
+		c.fail(fmt.Errorf("message not sent: %w", err))
 	default:
 		// The writer has stopped: the connection is failing, and the link
 		// with it.

@@ -42,7 +42,8 @@ type Writer struct {
 // NewWriter starts a writer goroutine for w. limit bounds the bytes queued
 // and not yet written (at least one frame of any size is always accepted
 // when the queue is empty). fail, if not nil, is called once, from the
-// writer goroutine, with the first write error.
+// writer goroutine, with the write error that stopped it, after Done has
+// closed: fail may call Close.
 func NewWriter(w io.Writer, limit int, fail func(error)) *Writer {
 	bw := &Writer{
 		w:     w,
@@ -212,7 +213,18 @@ func (bw *Writer) release() {
 }
 
 func (bw *Writer) run() {
-	defer close(bw.done)
+	err := bw.loop()
+	// Done closes before fail runs, so that fail may Close the writer
+	// (which waits for Done).
+	close(bw.done)
+	if err != nil && bw.fail != nil {
+		bw.fail(err)
+	}
+}
+
+// loop writes batches until the writer stops; it returns the write error
+// that stopped it, if one did.
+func (bw *Writer) loop() error {
 	var buf []byte
 	for range bw.wake {
 		for {
@@ -225,7 +237,7 @@ func (bw *Writer) run() {
 			bw.mu.Lock()
 			if bw.err != nil {
 				bw.mu.Unlock()
-				return
+				return nil
 			}
 			if len(bw.pending) == 0 {
 				if bw.flushed != nil {
@@ -250,11 +262,9 @@ func (bw *Writer) run() {
 			bw.mu.Unlock()
 			if err != nil {
 				bw.stop(err)
-				if bw.fail != nil {
-					bw.fail(err)
-				}
-				return
+				return err
 			}
 		}
 	}
+	return nil
 }

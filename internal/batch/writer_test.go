@@ -170,8 +170,29 @@ func TestWriteErrorStopsTheWriter(t *testing.T) {
 			t.Fatalf("Flush after failure = %v", err)
 		}
 		w.Close()
+		synctest.Wait() // fail runs after Done has closed
 		if len(failures) != 1 || failures[0] != boom {
 			t.Fatalf("fail called with %v, want once with the write error", failures)
+		}
+	})
+}
+
+// The owner of a writer typically closes everything when a write fails,
+// the writer included, from fail: that must not wait for itself.
+func TestFailMayCloseTheWriter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGate()
+		g.fail = errors.New("connection reset")
+		close(g.open)
+		closed := make(chan struct{})
+		var w *batch.Writer
+		w = batch.NewWriter(g, 1<<10, func(error) { w.Close(); close(closed) })
+		w.Write(context.Background(), []byte("x"))
+		synctest.Wait()
+		select {
+		case <-closed:
+		default:
+			t.Fatal("Close called from fail did not return")
 		}
 	})
 }

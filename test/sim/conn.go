@@ -34,6 +34,8 @@ type half struct {
 	buf      bytes.Buffer  // delivered, not yet read
 	eof      bool          // FIN delivered
 	broken   bool          // a segment was lost: all later ones are too
+	open     *item         // the data segment sent last, while it may take more (see sendAfter)
+	openAt   time.Duration // when it was sent
 }
 
 func newConn(n *Network, id int, from, to Addr) *conn {

@@ -213,6 +213,9 @@ func (n *Network) step() {
 // deliver applies segment it at its destination. n.mu is held.
 func (n *Network) deliver(it *item) {
 	c := it.c
+	if h := &c.half[it.dir]; h.open == it {
+		h.open = nil
+	}
 	if c.dead {
 		return // the connection was reset; its segments went with it
 	}
@@ -332,7 +335,11 @@ func (n *Network) onSYN(c *conn) {
 
 // send queues a segment in direction dir of c, due after a latency drawn from
 // that direction's own random stream, and never before the previous segment
-// of that direction. n.mu is held.
+// of that direction. Data written at the instant the previous data segment
+// was sent joins that segment, while it is in flight (as Nagle's algorithm
+// would have it): so how a program splits its writes within one instant —
+// which may depend on how its goroutines were scheduled — does not change
+// the segments, the latency draws, or the trace. n.mu is held.
 func (n *Network) send(c *conn, dir int, kind segKind, data []byte) {
 	n.sendAfter(c, dir, kind, data, 0)
 }
@@ -340,14 +347,24 @@ func (n *Network) send(c *conn, dir int, kind segKind, data []byte) {
 // sendAfter is send, for a segment that leaves after delay. n.mu is held.
 func (n *Network) sendAfter(c *conn, dir int, kind segKind, data []byte, delay time.Duration) {
 	h := &c.half[dir]
-	at := n.now() + delay + n.latencyOf(c.addr[0].Host, c.addr[1].Host).draw(h.rnd)
+	now := n.now()
+	if kind == segData {
+		h.inflight += len(data)
+		if delay == 0 && h.open != nil && h.openAt == now {
+			h.open.data = append(h.open.data, data...)
+			return
+		}
+	}
+	at := now + delay + n.latencyOf(c.addr[0].Host, c.addr[1].Host).draw(h.rnd)
 	at = max(at, h.last)
 	h.last = at
 	h.seq++
-	if kind == segData {
-		h.inflight += len(data)
+	it := &item{at: at, seq: h.seq, c: c, dir: dir, kind: kind, data: data}
+	h.open = nil
+	if kind == segData && delay == 0 {
+		h.open, h.openAt = it, now
 	}
-	n.push(&item{at: at, seq: h.seq, c: c, dir: dir, kind: kind, data: data})
+	n.push(it)
 }
 
 // sendRST sends an RST from e to its peer, once. n.mu is held.
