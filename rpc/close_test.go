@@ -3,7 +3,9 @@ package rpc_test
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -124,5 +126,48 @@ func TestLostConnectionFailsCalls(t *testing.T) {
 	<-c.Done()
 	if c.Err() == nil {
 		t.Fatal("Err() = nil after the connection closed")
+	}
+}
+
+// breakableConn fails every Write once broken is set, as a connection does
+// whose peer went away mid-write.
+type breakableConn struct {
+	net.Conn
+	broken atomic.Bool
+}
+
+func (c *breakableConn) Write(p []byte) (int, error) {
+	if c.broken.Load() {
+		return 0, errors.New("write: broken pipe")
+	}
+	return c.Conn.Write(p)
+}
+
+// A write error closes the connection, before the reader has noticed
+// anything: calls under way fail, Done closes. (It used to deadlock: the
+// writer's failure handler closed the writer and waited for itself.)
+func TestWriteErrorClosesTheConn(t *testing.T) {
+	addr, _ := serve(t, rpc.Config{Handlers: echoHandlers(nil)})
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc := &breakableConn{Conn: nc}
+	c, err := rpc.NewConn(patient(t), bc, rpc.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	bc.broken.Store(true)
+	if _, err := echo.Call(patient(t), c, Echo{N: 1}); !errors.Is(err, rpc.ErrClosed) {
+		t.Fatalf("call over a broken connection = %v, want ErrClosed", err)
+	}
+	select {
+	case <-c.Done():
+	case <-patient(t).Done():
+		t.Fatal("Done did not close after a write error")
+	}
+	if err := c.Err(); err == nil || !strings.Contains(err.Error(), "broken pipe") {
+		t.Fatalf("Err() = %v, want the write error", err)
 	}
 }
