@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/tetherkit/tether/internal/mp"
 )
 
 // call is one of our calls awaiting its reply.
@@ -232,7 +234,7 @@ func (c *Conn) sendSmall(k kind, fields ...uint64) {
 		start := len(b)
 		b = append(b, 0, 0, 0, 0, byte(k))
 		for _, v := range fields {
-			b = appendUint(b, v)
+			b = mp.AppendUint(b, v)
 		}
 		putLen(b[start:])
 		return b, nil

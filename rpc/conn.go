@@ -16,6 +16,7 @@ import (
 
 	"github.com/tetherkit/tether/clock"
 	"github.com/tetherkit/tether/internal/batch"
+	"github.com/tetherkit/tether/internal/mp"
 )
 
 // Conn is one end of an RPC connection. Both ends are alike: each serves
@@ -248,7 +249,7 @@ func (c *Conn) sendControl(k kind, reason string) {
 	}
 	c.w.Append(func(b []byte) ([]byte, error) {
 		start := len(b)
-		b = appendStr(append(b, 0, 0, 0, 0, byte(k)), reason)
+		b = mp.AppendStr(append(b, 0, 0, 0, 0, byte(k)), reason)
 		putLen(b[start:])
 		return b, nil
 	})

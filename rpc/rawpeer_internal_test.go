@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tetherkit/tether/clock"
+	"github.com/tetherkit/tether/internal/mp"
 )
 
 // rawPeer is the far end of a connection, speaking frames by hand.
@@ -35,7 +36,7 @@ func (p *rawPeer) write(b []byte) {
 func rawFrame(k kind, payload []byte, fields ...uint64) []byte {
 	b := []byte{0, 0, 0, 0, byte(k)}
 	for _, v := range fields {
-		b = appendUint(b, v)
+		b = mp.AppendUint(b, v)
 	}
 	b = append(b, payload...)
 	putLen(b)

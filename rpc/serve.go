@@ -6,6 +6,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/tetherkit/tether/internal/mp"
 )
 
 // served is a call or stream the peer made that we are serving.
@@ -187,11 +189,11 @@ func (c *Conn) replyError(id uint64, stream bool, code uint64, msg string, size,
 	c.w.Append(func(b []byte) ([]byte, error) {
 		start := len(b)
 		b = append(b, 0, 0, 0, 0, byte(k))
-		b = appendUint(b, id)
-		b = appendUint(b, code)
-		b = appendStr(b, msg)
+		b = mp.AppendUint(b, id)
+		b = mp.AppendUint(b, code)
+		b = mp.AppendStr(b, msg)
 		if code == codeTooLarge {
-			b = appendUint(appendUint(b, uint64(size)), uint64(max))
+			b = mp.AppendUint(mp.AppendUint(b, uint64(size)), uint64(max))
 		}
 		putLen(b[start:])
 		return b, nil

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"sync"
+
+	"github.com/tetherkit/tether/internal/mp"
 )
 
 // flow is one end of a stream: the items received and not yet consumed,
@@ -320,9 +322,9 @@ func (c *Conn) runStream(j job) {
 	c.w.Append(func(b []byte) ([]byte, error) {
 		start := len(b)
 		b = append(b, 0, 0, 0, 0, byte(kindStreamEndBk))
-		b = appendUint(b, j.id)
-		b = appendUint(b, codeOK)
-		b = appendStr(b, "")
+		b = mp.AppendUint(b, j.id)
+		b = mp.AppendUint(b, codeOK)
+		b = mp.AppendStr(b, "")
 		putLen(b[start:])
 		return b, nil
 	})

@@ -5,9 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"sync"
 
+	"github.com/tetherkit/tether/internal/mp"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -96,8 +96,8 @@ func (f *frame) Write(p []byte) (int, error)       { f.b = append(f.b, p...); re
 func (f *frame) WriteByte(c byte) error            { f.b = append(f.b, c); return nil }
 func (f *frame) WriteString(s string) (int, error) { f.b = append(f.b, s...); return len(s), nil }
 
-func (f *frame) uint(v uint64) { f.b = appendUint(f.b, v) }
-func (f *frame) str(s string)  { f.b = appendStr(f.b, s) }
+func (f *frame) uint(v uint64) { f.b = mp.AppendUint(f.b, v) }
+func (f *frame) str(s string)  { f.b = mp.AppendStr(f.b, s) }
 
 // payload encodes v as the frame's payload: by its own method if it
 // implements msgpack.CustomEncoder (the fast path), else by reflection. A
@@ -123,37 +123,6 @@ func (f *frame) finish(max int) ([]byte, error) {
 	}
 	binary.BigEndian.PutUint32(f.b, uint32(n))
 	return f.b, nil
-}
-
-// appendUint appends v in msgpack's shortest unsigned form.
-func appendUint(b []byte, v uint64) []byte {
-	switch {
-	case v < 128:
-		return append(b, byte(v))
-	case v <= math.MaxUint8:
-		return append(b, 0xcc, byte(v))
-	case v <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(b, 0xcd), uint16(v))
-	case v <= math.MaxUint32:
-		return binary.BigEndian.AppendUint32(append(b, 0xce), uint32(v))
-	default:
-		return binary.BigEndian.AppendUint64(append(b, 0xcf), v)
-	}
-}
-
-// appendStr appends s as a msgpack string.
-func appendStr(b []byte, s string) []byte {
-	switch n := len(s); {
-	case n < 32:
-		b = append(b, 0xa0|byte(n))
-	case n <= math.MaxUint8:
-		b = append(b, 0xd9, byte(n))
-	case n <= math.MaxUint16:
-		b = binary.BigEndian.AppendUint16(append(b, 0xda), uint16(n))
-	default:
-		b = binary.BigEndian.AppendUint32(append(b, 0xdb), uint32(n))
-	}
-	return append(b, s...)
 }
 
 // errMalformed is the cause of every failure to parse a frame's fields.

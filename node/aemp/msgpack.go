@@ -2,19 +2,20 @@ package aemp
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"io"
 	"math"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
+
+	"github.com/tetherkit/tether/internal/mp"
 )
 
 // The msgpack framing (Go-to-Go only): one msgpack array per frame, back to
 // back. It keeps every type of the message model apart, []byte included.
 //
-// Encoding appends to a byte slice by hand (msgpack_fast.go), in the form
+// Encoding appends to a byte slice by hand (package internal/mp), in the form
 // github.com/vmihailenco/msgpack/v5's Encoder writes, which a test checks
 // byte for byte. Decoding parses a wholly buffered frame straight from the
 // read buffer (msgpack_fast.go) and otherwise uses msgpack/v5's streaming
@@ -98,13 +99,13 @@ func (e *msgpackEncoder) listWith(b []byte, head *string, l []any, depth int) ([
 		return b, err
 	}
 	if head != nil {
-		b = appendArrayHead(b, len(l)+1)
+		b = mp.AppendArrayHead(b, len(l)+1)
 		if err := e.count(); err != nil {
 			return b, err
 		}
-		b = appendStr(b, *head)
+		b = mp.AppendStr(b, *head)
 	} else {
-		b = appendArrayHead(b, len(l))
+		b = mp.AppendArrayHead(b, len(l))
 	}
 	for _, v := range l {
 		if err := e.count(); err != nil {
@@ -121,33 +122,30 @@ func (e *msgpackEncoder) listWith(b []byte, head *string, l []any, depth int) ([
 func (e *msgpackEncoder) value(b []byte, v any, depth int) ([]byte, error) {
 	switch x := v.(type) {
 	case nil:
-		return append(b, 0xc0), nil
+		return mp.AppendNil(b), nil
 	case bool:
-		if x {
-			return append(b, 0xc3), nil
-		}
-		return append(b, 0xc2), nil
+		return mp.AppendBool(b, x), nil
 	case int64:
-		return appendInt(b, x), nil
+		return mp.AppendInt(b, x), nil
 	case float64:
-		return binary.BigEndian.AppendUint64(append(b, 0xcb), math.Float64bits(x)), nil
+		return mp.AppendFloat64(b, x), nil
 	case string:
-		return appendStr(b, x), nil
+		return mp.AppendStr(b, x), nil
 	case []byte:
-		return appendBin(b, x), nil
+		return mp.AppendBin(b, x), nil
 	case []any:
 		return e.listWith(b, nil, x, depth+1)
 	case map[string]any:
 		if err := e.tooDeep(depth + 1); err != nil {
 			return b, err
 		}
-		b = appendMapHead(b, len(x))
+		b = mp.AppendMapHead(b, len(x))
 		var kb [16]string
 		for _, k := range sortedKeys(x, kb[:0]) {
 			if err := e.count(); err != nil {
 				return b, err
 			}
-			b = appendStr(b, k)
+			b = mp.AppendStr(b, k)
 			var err error
 			if b, err = e.value(b, x[k], depth+1); err != nil {
 				return b, err

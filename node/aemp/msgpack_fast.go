@@ -6,91 +6,12 @@ import (
 	"math"
 )
 
-// The msgpack hot paths. Encoding appends straight to a byte slice; decoding
-// parses a frame straight from the read buffer when the whole frame is
+// The msgpack hot path of decoding: it parses a frame straight from the
+// read buffer when the whole frame is
 // already there — nearly always, for the small frames of a busy link — and
 // leaves frames that are not (or not wholly) buffered to the streaming
-// decoder. Both produce and accept exactly what the streaming code does, with
-// the same limits: the fuzz targets check the two decoders against each
-// other.
-
-// --- encoding ---
-
-func appendArrayHead(b []byte, n int) []byte {
-	switch {
-	case n < 16:
-		return append(b, 0x90|byte(n))
-	case n <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(b, 0xdc), uint16(n))
-	default:
-		return binary.BigEndian.AppendUint32(append(b, 0xdd), uint32(n))
-	}
-}
-
-func appendMapHead(b []byte, n int) []byte {
-	switch {
-	case n < 16:
-		return append(b, 0x80|byte(n))
-	case n <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(b, 0xde), uint16(n))
-	default:
-		return binary.BigEndian.AppendUint32(append(b, 0xdf), uint32(n))
-	}
-}
-
-func appendStr(b []byte, s string) []byte {
-	switch n := len(s); {
-	case n < 32:
-		b = append(b, 0xa0|byte(n))
-	case n <= math.MaxUint8:
-		b = append(b, 0xd9, byte(n))
-	case n <= math.MaxUint16:
-		b = binary.BigEndian.AppendUint16(append(b, 0xda), uint16(n))
-	default:
-		b = binary.BigEndian.AppendUint32(append(b, 0xdb), uint32(n))
-	}
-	return append(b, s...)
-}
-
-func appendBin(b []byte, p []byte) []byte {
-	switch n := len(p); {
-	case n <= math.MaxUint8:
-		b = append(b, 0xc4, byte(n))
-	case n <= math.MaxUint16:
-		b = binary.BigEndian.AppendUint16(append(b, 0xc5), uint16(n))
-	default:
-		b = binary.BigEndian.AppendUint32(append(b, 0xc6), uint32(n))
-	}
-	return append(b, p...)
-}
-
-// appendInt appends n in the shortest form, as msgpack/v5's EncodeInt does.
-func appendInt(b []byte, n int64) []byte {
-	switch {
-	case n >= 0 && n <= math.MaxInt8:
-		return append(b, byte(n))
-	case n < 0 && n >= -32:
-		return append(b, byte(n))
-	case n >= 0 && n <= math.MaxUint8:
-		return append(b, 0xcc, byte(n))
-	case n >= 0 && n <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(b, 0xcd), uint16(n))
-	case n >= 0 && n <= math.MaxUint32:
-		return binary.BigEndian.AppendUint32(append(b, 0xce), uint32(n))
-	case n >= 0:
-		return binary.BigEndian.AppendUint64(append(b, 0xcf), uint64(n))
-	case n >= math.MinInt8:
-		return append(b, 0xd0, byte(n))
-	case n >= math.MinInt16:
-		return binary.BigEndian.AppendUint16(append(b, 0xd1), uint16(n))
-	case n >= math.MinInt32:
-		return binary.BigEndian.AppendUint32(append(b, 0xd2), uint32(n))
-	default:
-		return binary.BigEndian.AppendUint64(append(b, 0xd3), uint64(n))
-	}
-}
-
-// --- decoding ---
+// decoder. It accepts exactly what the streaming code does, with the same
+// limits: the fuzz target checks the two decoders against each other.
 
 // errShort: the buffered bytes end inside the frame.
 var errShort = errors.New("frame not wholly buffered")
