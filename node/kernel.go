@@ -1,6 +1,7 @@
 package node
 
 import (
+	"runtime/debug"
 	"sync"
 )
 
@@ -94,15 +95,36 @@ func (s *shard) run(done func()) {
 				s.room = nil
 			}
 			s.mu.Unlock()
-			for i := range batch {
-				s.run1(&batch[i])
-				batch[i] = item{}
+			for i := 0; i < len(batch); {
+				i = s.runFrom(batch, i)
 			}
 		}
 	}
 }
 
-// run1 runs one item in its port's context.
+// runFrom runs batch[i:], clearing each item after it, and returns where
+// it stopped: at the end, or after an item whose callback panicked — which
+// kills that item's port with "die", as an error would. (One recover for
+// a run of items, not one per item: it is the executor's hot loop.)
+func (s *shard) runFrom(batch []item, i int) (next int) {
+	defer func() {
+		if r := recover(); r != nil {
+			err := &panicError{value: r, stack: debug.Stack()}
+			it := &batch[next]
+			s.ctx.p, s.ctx.src = nil, nil
+			s.n.shardKill(it.p, []any{ReasonDie, err.Error()})
+			batch[next] = item{}
+			next++
+		}
+	}()
+	for next = i; next < len(batch); next++ {
+		s.run1(&batch[next])
+		batch[next] = item{}
+	}
+	return next
+}
+
+// run1 runs one item in its port's context; runFrom recovers its panics.
 func (s *shard) run1(it *item) {
 	p := it.p
 	if p.dead && !it.evenDead {
@@ -111,9 +133,7 @@ func (s *shard) run1(it *item) {
 	c := &s.ctx
 	c.p, c.src = p, it.src
 	if it.fn != nil {
-		if err := protect(func() error { it.fn(c); return nil }); err != nil {
-			s.n.shardKill(p, []any{ReasonDie, err.Error()})
-		}
+		it.fn(c)
 	} else {
 		s.n.deliver(c, it.msg)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -127,6 +128,42 @@ func TestKillAndReasons(t *testing.T) {
 		n.Kill("a#nothing")
 		n.Kill(n.ID())
 		r.expect(t)
+	})
+}
+
+// A panic kills only its port: the work queued behind it on the same
+// executor still runs, in order.
+func TestPanicKillsOnlyItsPort(t *testing.T) {
+	inBubble(t, func(t *testing.T, n *node.Node) {
+		var r recorder
+		var ports []string
+		for i := range 6 { // ports are dealt to the two shards in turn
+			ports = append(ports, n.Port(func(_ *node.Context, msg []any) error {
+				if msg[0] == "boom" {
+					panic(fmt.Sprintf("port %d", i))
+				}
+				r.add("%d got %v", i, msg[0])
+				return nil
+			}))
+			n.Monitor(ports[i], node.Func(func(reason []any) { r.add("%d died: %s", i, node.FormatReason(reason)) }))
+		}
+		synctest.Wait()
+		// Queued at once, so each executor takes its share as one batch.
+		for i, p := range ports {
+			if i%3 == 0 {
+				n.Send(p, "boom")
+			}
+			n.Send(p, "hello")
+		}
+		synctest.Wait()
+		got := sortedCopy(r.take())
+		want := sortedCopy([]string{
+			"0 died: die panic: port 0", "1 got hello", "2 got hello",
+			"3 died: die panic: port 3", "4 got hello", "5 got hello",
+		})
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Fatalf("got %q\nwant %q", got, want)
+		}
 	})
 }
 

@@ -115,7 +115,7 @@ func (n *Node) deliver(c *Context, msg []any) {
 		n.shardKill(p, []any{ReasonUnhandled, fmt.Sprintf("no handler for %s", describeMsg(msg))})
 		return
 	}
-	if err := protect(func() error { return cb(c, msg) }); err != nil {
+	if err := cb(c, msg); err != nil { // a panic: see shard.runFrom
 		n.shardKill(p, []any{ReasonDie, err.Error()})
 	}
 }
