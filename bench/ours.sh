@@ -14,7 +14,9 @@ PORT=$(( ${BENCH_EXTRA_PORT_BASE:-17700} + 1 ))
 NODE_PORT=$(( ${BENCH_EXTRA_PORT_BASE:-17700} + 2 ))
 mkdir -p "$WORK/bin" "$WORK/logs"
 pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done' EXIT
+# set +e: wait reports the signal that killed a server, which must not end
+# the loop before the next one is killed.
+trap 'set +e; for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done' EXIT
 
 # rpc: the rpc/ package's client and server (custom and reflect codecs).
 RPC="$WORK/bin/tether-rpcbench"
