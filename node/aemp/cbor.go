@@ -33,44 +33,24 @@ import (
 // head, floats as single precision when that is exact and double otherwise
 // (as CBOR::XS does), map keys sorted.
 
-type cborEncoder struct {
-	w       io.Writer
-	lim     Limits
-	elems   int
-	scratch []byte
+type cborEncoder struct{ encoderState }
+
+func newCBOREncoder(w io.Writer, lim Limits) Encoder {
+	return &cborEncoder{encoderState{framing: FramingCBOR, w: w, lim: lim}}
 }
 
-func newCBOREncoder(w io.Writer, lim Limits) Encoder { return &cborEncoder{w: w, lim: lim} }
-
-func (e *cborEncoder) Encode(frame []any) error {
-	b, err := e.Append(e.scratch[:0], frame)
-	if err != nil {
-		return err
-	}
-	e.scratch = keepScratch(b)
-	_, err = e.w.Write(b)
-	return err
-}
+func (e *cborEncoder) Encode(frame []any) error { return e.write(e.Append(e.scratch[:0], frame)) }
 
 func (e *cborEncoder) Append(dst []byte, frame []any) ([]byte, error) {
-	return e.appendFrame(dst, nil, frame)
+	e.elems = 0
+	b, err := e.listWith(dst, nil, frame, 1)
+	return e.finish(dst, b, err)
 }
 
 func (e *cborEncoder) AppendMessage(dst []byte, port string, msg []any) ([]byte, error) {
-	return e.appendFrame(dst, &port, msg)
-}
-
-// appendFrame appends the frame [*port, l…], or l if port is nil.
-func (e *cborEncoder) appendFrame(dst []byte, port *string, frame []any) ([]byte, error) {
 	e.elems = 0
-	b, err := e.listWith(dst, port, frame, 1)
-	if err == nil && len(b)-len(dst) > e.lim.MaxFrameSize {
-		err = frameErr(FramingCBOR, "encode", ErrFrameTooLarge, "%d bytes, limit %d", len(b)-len(dst), e.lim.MaxFrameSize)
-	}
-	if err != nil {
-		return dst, err
-	}
-	return b, nil
+	b, err := e.listWith(dst, &port, msg, 1)
+	return e.finish(dst, b, err)
 }
 
 // CBOR major types.
@@ -107,22 +87,14 @@ func cborString(b []byte, s string) []byte {
 	return append(cborHead(b, cborBytes, uint64(len(s))), s...)
 }
 
-func (e *cborEncoder) count() error {
-	e.elems++
-	if e.elems > e.lim.MaxElements {
-		return frameErr(FramingCBOR, "encode", ErrTooManyElements, "limit %d", e.lim.MaxElements)
-	}
-	return nil
-}
-
 func (e *cborEncoder) list(b []byte, l []any, depth int) ([]byte, error) {
 	return e.listWith(b, nil, l, depth)
 }
 
 // listWith encodes the list [*head, l…] (l if head is nil).
 func (e *cborEncoder) listWith(b []byte, head *string, l []any, depth int) ([]byte, error) {
-	if depth > e.lim.MaxDepth {
-		return b, frameErr(FramingCBOR, "encode", ErrFrameTooDeep, "limit %d", e.lim.MaxDepth)
+	if err := e.tooDeep(depth); err != nil {
+		return b, err
 	}
 	if head != nil {
 		b = cborHead(b, cborArray, uint64(len(l)+1))
@@ -178,8 +150,8 @@ func (e *cborEncoder) value(b []byte, v any, depth int) ([]byte, error) {
 		return e.list(b, x, depth+1)
 	case map[string]any:
 		depth++
-		if depth > e.lim.MaxDepth {
-			return b, frameErr(FramingCBOR, "encode", ErrFrameTooDeep, "limit %d", e.lim.MaxDepth)
+		if err := e.tooDeep(depth); err != nil {
+			return b, err
 		}
 		b = cborHead(b, cborMap, uint64(len(x)))
 		var kb [16]string

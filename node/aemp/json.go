@@ -26,52 +26,24 @@ import (
 // are written so that they read back as floats (1.0, not 1), map keys in
 // sorted order.
 
-type jsonEncoder struct {
-	w       io.Writer
-	lim     Limits
-	elems   int
-	scratch []byte
+type jsonEncoder struct{ encoderState }
+
+func newJSONEncoder(w io.Writer, lim Limits) Encoder {
+	return &jsonEncoder{encoderState{framing: FramingJSON, w: w, lim: lim}}
 }
 
-func newJSONEncoder(w io.Writer, lim Limits) Encoder { return &jsonEncoder{w: w, lim: lim} }
-
-func (e *jsonEncoder) Encode(frame []any) error {
-	b, err := e.Append(e.scratch[:0], frame)
-	if err != nil {
-		return err
-	}
-	e.scratch = keepScratch(b)
-	_, err = e.w.Write(b)
-	return err
-}
+func (e *jsonEncoder) Encode(frame []any) error { return e.write(e.Append(e.scratch[:0], frame)) }
 
 func (e *jsonEncoder) Append(dst []byte, frame []any) ([]byte, error) {
-	return e.appendFrame(dst, nil, frame)
+	e.elems = 0
+	b, err := e.listWith(dst, nil, frame, 1)
+	return e.finish(dst, b, err)
 }
 
 func (e *jsonEncoder) AppendMessage(dst []byte, port string, msg []any) ([]byte, error) {
-	return e.appendFrame(dst, &port, msg)
-}
-
-// appendFrame appends the frame [*port, l…], or l if port is nil.
-func (e *jsonEncoder) appendFrame(dst []byte, port *string, frame []any) ([]byte, error) {
 	e.elems = 0
-	b, err := e.listWith(dst, port, frame, 1)
-	if err == nil && len(b)-len(dst) > e.lim.MaxFrameSize {
-		err = frameErr(FramingJSON, "encode", ErrFrameTooLarge, "%d bytes, limit %d", len(b)-len(dst), e.lim.MaxFrameSize)
-	}
-	if err != nil {
-		return dst, err
-	}
-	return b, nil
-}
-
-func (e *jsonEncoder) count() error {
-	e.elems++
-	if e.elems > e.lim.MaxElements {
-		return frameErr(FramingJSON, "encode", ErrTooManyElements, "limit %d", e.lim.MaxElements)
-	}
-	return nil
+	b, err := e.listWith(dst, &port, msg, 1)
+	return e.finish(dst, b, err)
 }
 
 func (e *jsonEncoder) list(b []byte, l []any, depth int) ([]byte, error) {
@@ -80,8 +52,8 @@ func (e *jsonEncoder) list(b []byte, l []any, depth int) ([]byte, error) {
 
 // listWith encodes the list [*head, l…] (l if head is nil).
 func (e *jsonEncoder) listWith(b []byte, head *string, l []any, depth int) ([]byte, error) {
-	if depth > e.lim.MaxDepth {
-		return b, frameErr(FramingJSON, "encode", ErrFrameTooDeep, "limit %d", e.lim.MaxDepth)
+	if err := e.tooDeep(depth); err != nil {
+		return b, err
 	}
 	b = append(b, '[')
 	if head != nil {
@@ -137,8 +109,8 @@ func (e *jsonEncoder) value(b []byte, v any, depth int) ([]byte, error) {
 }
 
 func (e *jsonEncoder) object(b []byte, m map[string]any, depth int) ([]byte, error) {
-	if depth > e.lim.MaxDepth {
-		return b, frameErr(FramingJSON, "encode", ErrFrameTooDeep, "limit %d", e.lim.MaxDepth)
+	if err := e.tooDeep(depth); err != nil {
+		return b, err
 	}
 	b = append(b, '{')
 	var kb [16]string

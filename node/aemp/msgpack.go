@@ -36,61 +36,24 @@ import (
 // map keys sorted, with no allocation once the destination has grown to the
 // frame size.
 
-type msgpackEncoder struct {
-	w       io.Writer
-	lim     Limits
-	elems   int
-	scratch []byte
-}
+type msgpackEncoder struct{ encoderState }
 
 func newMsgpackEncoder(w io.Writer, lim Limits) Encoder {
-	return &msgpackEncoder{w: w, lim: lim}
+	return &msgpackEncoder{encoderState{framing: FramingMsgpack, w: w, lim: lim}}
 }
 
-func (e *msgpackEncoder) Encode(frame []any) error {
-	b, err := e.Append(e.scratch[:0], frame)
-	if err != nil {
-		return err
-	}
-	e.scratch = keepScratch(b)
-	_, err = e.w.Write(b)
-	return err
-}
+func (e *msgpackEncoder) Encode(frame []any) error { return e.write(e.Append(e.scratch[:0], frame)) }
 
 func (e *msgpackEncoder) Append(dst []byte, frame []any) ([]byte, error) {
-	return e.appendFrame(dst, nil, frame)
+	e.elems = 0
+	b, err := e.listWith(dst, nil, frame, 1)
+	return e.finish(dst, b, err)
 }
 
 func (e *msgpackEncoder) AppendMessage(dst []byte, port string, msg []any) ([]byte, error) {
-	return e.appendFrame(dst, &port, msg)
-}
-
-// appendFrame appends the frame [*port, l…], or l if port is nil.
-func (e *msgpackEncoder) appendFrame(dst []byte, port *string, l []any) ([]byte, error) {
 	e.elems = 0
-	b, err := e.listWith(dst, port, l, 1)
-	if err == nil && len(b)-len(dst) > e.lim.MaxFrameSize {
-		err = frameErr(FramingMsgpack, "encode", ErrFrameTooLarge, "%d bytes, limit %d", len(b)-len(dst), e.lim.MaxFrameSize)
-	}
-	if err != nil {
-		return dst, err
-	}
-	return b, nil
-}
-
-func (e *msgpackEncoder) count() error {
-	e.elems++
-	if e.elems > e.lim.MaxElements {
-		return frameErr(FramingMsgpack, "encode", ErrTooManyElements, "limit %d", e.lim.MaxElements)
-	}
-	return nil
-}
-
-func (e *msgpackEncoder) tooDeep(depth int) error {
-	if depth > e.lim.MaxDepth {
-		return frameErr(FramingMsgpack, "encode", ErrFrameTooDeep, "limit %d", e.lim.MaxDepth)
-	}
-	return nil
+	b, err := e.listWith(dst, &port, msg, 1)
+	return e.finish(dst, b, err)
 }
 
 // listWith appends the list [*head, l…] (l if head is nil).
