@@ -147,20 +147,7 @@ func (c *Conn) call(ctx context.Context, key methodKey, req any) (*call, error) 
 	c.inflight++
 	c.mu.Unlock()
 
-	f := newFrame(kindCall)
-	f.uint(cl.id)
-	f.uint(idx)
-	f.uint(timeout)
-	err = f.payload(req)
-	var b []byte
-	if err == nil {
-		b, err = f.finish(c.peerMax)
-	}
-	if err == nil {
-		err = c.w.Write(ctx, b)
-	}
-	f.free()
-	if err != nil {
+	if err := c.sendOpening(ctx, kindCall, cl.id, idx, timeout, req); err != nil {
 		c.forget(cl)
 		return nil, err
 	}

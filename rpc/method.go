@@ -144,7 +144,24 @@ func (c *Conn) sendOneWay(ctx context.Context, key methodKey, msg any) error {
 	f := newFrame(kindOneWay)
 	defer f.free()
 	f.uint(idx)
-	if err := f.payload(msg); err != nil {
+	return c.sendPayload(ctx, f, msg)
+}
+
+// sendOpening sends the frame that opens a call or a stream: its id, the
+// method's index in the peer's menu, the timeout, and the request.
+func (c *Conn) sendOpening(ctx context.Context, k kind, id, idx, timeout uint64, req any) error {
+	f := newFrame(k)
+	defer f.free()
+	f.uint(id)
+	f.uint(idx)
+	f.uint(timeout)
+	return c.sendPayload(ctx, f, req)
+}
+
+// sendPayload ends f with the payload v and queues it, within the peer's
+// maximum frame size.
+func (c *Conn) sendPayload(ctx context.Context, f *frame, v any) error {
+	if err := f.payload(v); err != nil {
 		return err
 	}
 	b, err := f.finish(c.peerMax)

@@ -238,20 +238,7 @@ func (c *Conn) openStream(ctx context.Context, key methodKey, first any) (*clien
 	c.inflight++
 	c.mu.Unlock()
 
-	f := newFrame(kindStreamOpen)
-	f.uint(st.id)
-	f.uint(idx)
-	f.uint(timeout)
-	err = f.payload(first)
-	var b []byte
-	if err == nil {
-		b, err = f.finish(c.peerMax)
-	}
-	if err == nil {
-		err = c.w.Write(ctx, b)
-	}
-	f.free()
-	if err != nil {
+	if err := c.sendOpening(ctx, kindStreamOpen, st.id, idx, timeout, first); err != nil {
 		st.close(err, false)
 		return nil, err
 	}
