@@ -120,24 +120,34 @@ func (c *Conn) method(key methodKey, want handlerKind) (uint64, error) {
 	return idx, nil
 }
 
-// call makes a call: it sends the request and waits for the reply's payload.
-// release must be called with the call once the payload has been used.
-func (c *Conn) call(ctx context.Context, key methodKey, req any) (*call, error) {
-	idx, err := c.method(key, unaryHandler)
-	if err != nil {
-		return nil, err
+// admit starts a call or a stream of method key (of kind want): it finds
+// the method in the peer's menu, the timeout that ctx leaves, and takes a
+// slot among the calls in flight (waiting, within ctx, for one). It
+// returns with c.mu held, unless it fails: then nothing is held or taken.
+func (c *Conn) admit(ctx context.Context, key methodKey, want handlerKind) (idx, timeout uint64, err error) {
+	if idx, err = c.method(key, want); err != nil {
+		return 0, 0, err
 	}
-	timeout, err := c.timeout(ctx)
-	if err != nil {
-		return nil, err
+	if timeout, err = c.timeout(ctx); err != nil {
+		return 0, 0, err
 	}
 	if err := c.acquire(ctx); err != nil {
-		return nil, err
+		return 0, 0, err
 	}
 	c.mu.Lock()
 	if err := c.closingErrLocked(); err != nil {
 		c.mu.Unlock()
 		c.release()
+		return 0, 0, err
+	}
+	return idx, timeout, nil
+}
+
+// call makes a call: it sends the request and waits for the reply's payload.
+// release must be called with the call once the payload has been used.
+func (c *Conn) call(ctx context.Context, key methodKey, req any) (*call, error) {
+	idx, timeout, err := c.admit(ctx, key, unaryHandler)
+	if err != nil {
 		return nil, err
 	}
 	cl := c.newCallLocked()

@@ -215,21 +215,8 @@ type serverStream struct {
 // openStream opens a stream of method key with first as the opening
 // request.
 func (c *Conn) openStream(ctx context.Context, key methodKey, first any) (*clientStream, error) {
-	idx, err := c.method(key, streamHandler)
+	idx, timeout, err := c.admit(ctx, key, streamHandler)
 	if err != nil {
-		return nil, err
-	}
-	timeout, err := c.timeout(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.acquire(ctx); err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	if err := c.closingErrLocked(); err != nil {
-		c.mu.Unlock()
-		c.release()
 		return nil, err
 	}
 	c.nextID++
