@@ -60,39 +60,27 @@ func NewWriter(w io.Writer, limit int, fail func(error)) *Writer {
 // be written. If the queue is full it waits for room, or returns ctx.Err()
 // if ctx ends first. After the writer has stopped it returns the reason.
 func (bw *Writer) Write(ctx context.Context, frame []byte) error {
-	bw.mu.Lock()
-	for bw.err == nil && len(bw.pending) > 0 && len(bw.pending)+len(frame) > bw.limit {
-		if bw.roomFor == nil {
-			bw.roomFor = make(chan struct{})
-		}
-		room := bw.roomFor
-		bw.mu.Unlock()
-		select {
-		case <-room:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		bw.mu.Lock()
-	}
-	if bw.err != nil {
-		err := bw.err
-		bw.mu.Unlock()
+	if err := bw.lockRoom(ctx, len(frame)); err != nil {
 		return err
 	}
-	wake := len(bw.pending) == 0 && !bw.busy
-	bw.pending = append(bw.pending, frame...)
-	bw.mu.Unlock()
-	if wake {
-		bw.signal()
-	}
-	return nil
+	return bw.appendLocked(func(b []byte) ([]byte, error) { return append(b, frame...), nil })
 }
 
 // WriteFunc is Write for a frame built in place: it waits for room like
 // Write (or returns ctx.Err()), then calls build like Append.
 func (bw *Writer) WriteFunc(ctx context.Context, build func([]byte) ([]byte, error)) error {
+	if err := bw.lockRoom(ctx, 1); err != nil {
+		return err
+	}
+	return bw.appendLocked(build)
+}
+
+// lockRoom locks bw.mu once the queue has room for n more bytes — or is
+// empty, or the writer has stopped — or returns ctx.Err(), unlocked, if ctx
+// ends first.
+func (bw *Writer) lockRoom(ctx context.Context, n int) error {
 	bw.mu.Lock()
-	for bw.err == nil && len(bw.pending) > 0 && len(bw.pending) >= bw.limit {
+	for bw.err == nil && len(bw.pending) > 0 && len(bw.pending)+n > bw.limit {
 		if bw.roomFor == nil {
 			bw.roomFor = make(chan struct{})
 		}
@@ -105,7 +93,7 @@ func (bw *Writer) WriteFunc(ctx context.Context, build func([]byte) ([]byte, err
 		}
 		bw.mu.Lock()
 	}
-	return bw.appendLocked(build)
+	return nil
 }
 
 // Append is Write for a frame built in place: it calls build with the
