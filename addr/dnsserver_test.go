@@ -113,6 +113,21 @@ func (z *testDNS) hole(t *testing.T, name string) (asked <-chan string, release 
 	return h.asked, release
 }
 
+// cancelDuringLookup cancels resolve's context while the server sits on
+// the query for name, and returns the error resolve returned.
+func (z *testDNS) cancelDuringLookup(t *testing.T, name string, resolve func(context.Context) error) error {
+	asked, release := z.hole(t, name)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- resolve(ctx) }()
+	<-asked
+	cancel()
+	err := <-done
+	release()
+	return err
+}
+
 type holdQuery struct {
 	asked   chan string
 	release chan struct{}

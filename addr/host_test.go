@@ -96,19 +96,8 @@ func TestHostErrors(t *testing.T) {
 
 func TestHostCancelDuringLookup(t *testing.T) {
 	z := startDNS(t)
-	asked, release := z.hole(t, "slow.example.test")
 	h := &addr.Host{Name: "slow.example.test", Port: "1", Resolver: z.noDeadlineResolver()}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		_, err := h.Resolve(ctx)
-		done <- err
-	}()
-	<-asked
-	cancel()
-	err := <-done
-	release()
+	err := z.cancelDuringLookup(t, "slow.example.test", func(ctx context.Context) error { _, err := h.Resolve(ctx); return err })
 	var ae *addr.Error
 	if !errors.Is(err, context.Canceled) || !errors.As(err, &ae) {
 		t.Fatalf("err = %v, want *addr.Error wrapping context.Canceled", err)

@@ -247,19 +247,8 @@ func TestSRVContextAlreadyCancelled(t *testing.T) {
 // SRV that waited for the lookup would hang here.
 func TestSRVCancelDuringLookup(t *testing.T) {
 	z := startDNS(t)
-	asked, release := z.hole(t, "_slow._tcp.example.test")
 	s := &addr.SRV{Service: "slow", Proto: "tcp", Name: "example.test", Resolver: z.noDeadlineResolver(), Rand: clock.NewRand(1)}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		_, err := s.Resolve(ctx)
-		done <- err
-	}()
-	<-asked
-	cancel()
-	err := <-done
-	release()
+	err := z.cancelDuringLookup(t, "_slow._tcp.example.test", func(ctx context.Context) error { _, err := s.Resolve(ctx); return err })
 	var ae *addr.Error
 	if !errors.Is(err, context.Canceled) || !errors.As(err, &ae) || ae.Resolver != "dns srv _slow._tcp.example.test" {
 		t.Fatalf("err = %v, want *addr.Error wrapping context.Canceled", err)
