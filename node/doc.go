@@ -35,13 +35,18 @@
 // callback, or by a message it has no handler for ("unhandled_message").
 // Monitor watches a port and acts once when it dies — call a function, kill
 // another port (on abnormal deaths only), or send a message — with the
-// reason. Monitoring a missing port fires at once ("no_such_port");
-// monitoring a node ID fires when the link to it is lost.
+// reason. Monitoring a port that died recently (one of the node's last 256
+// deaths) fires with the reason it died of; monitoring a missing port fires
+// at once ("no_such_port"); monitoring a node ID fires when the link to it
+// is lost. A killed port takes no more messages from the moment Kill
+// returns, handles those already queued, then dies.
 //
 // No silent holes: when the link to a node fails, its queue is dropped and
 // every monitor on a port of that node fires with "transport_error" before
 // anything more is sent there. So for a monitored port either every message
-// arrives, or the monitor fires.
+// arrives, or the monitor fires. A message that cannot travel (a value
+// outside the model, a frame over the limits) fails the link the same way
+// rather than vanish alone.
 //
 // # Spawn, Call, timers
 //
@@ -61,7 +66,9 @@
 // authentication with the shared secret (or TLS), then frames — CBOR or
 // JSON with Perl nodes, msgpack and heartbeats between tether nodes. Each
 // link has a bounded send queue and one writer goroutine that batches
-// frames into few system calls.
+// frames into few system calls. When two nodes connect to each other at
+// once, the node with the smaller ID lets only one of the two connections
+// through, so that one link results on both sides and no monitor fires.
 //
 // # Determinism
 //

@@ -29,7 +29,10 @@
 // the same instant go in a fixed order — connection number (1, 2, … in Dial
 // order), direction, sequence — that does not depend on which goroutine
 // wrote first, and each direction draws its latencies from its own random
-// stream derived from Config.Seed.
+// stream derived from Config.Seed. Data written at the instant the previous
+// data segment of its direction was sent joins that segment, so how a
+// program splits its writes within one instant (a batching writer
+// goroutine's choice, say) changes neither the segments nor the trace.
 //
 // # Determinism
 //
