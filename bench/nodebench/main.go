@@ -43,6 +43,7 @@ var (
 	warm    = flag.Duration("warm", 500*time.Millisecond, "warm-up per workload")
 	works   = flag.String("workloads", "oneway,pingpong", "comma-separated workloads")
 	prof    = flag.String("cpuprofile", "", "write a CPU profile of this process to the file")
+	memprof = flag.String("memprofile", "", "write a heap profile of this process to the file on exit")
 )
 
 var clk = clock.Real()
@@ -52,6 +53,19 @@ const secret = "nodebench"
 func main() {
 	flag.Parse()
 	log.SetFlags(0)
+	if *memprof != "" {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
+		go func() {
+			<-sig
+			f, err := os.Create(*memprof)
+			if err == nil {
+				pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+			}
+			os.Exit(0)
+		}()
+	}
 	if *prof != "" {
 		f, err := os.Create(*prof)
 		if err != nil {

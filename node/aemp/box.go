@@ -1,30 +1,36 @@
 package aemp
 
-import "hash/maphash"
+import (
+	"hash/maphash"
+	"unsafe"
+)
 
 // Decoders hand every scalar they produce to a boxer, which turns it into an
 // `any` as cheaply as it can. Putting a string, an int64 or a []byte into an
 // interface normally costs a heap allocation each (two for strings and byte
 // slices: the data and the header), which would dominate the cost of
-// decoding a small message. A boxer avoids most of them:
+// decoding a small message. A boxer avoids nearly all of them:
 //
 //   - Short strings are interned per decoder: a direct-mapped table of
 //     internSize entries keeps the boxed value of the last string that
 //     hashed to each slot, so the tags and port names that recur in a stream
 //     cost a hash and a compare, no allocation. A hostile peer can only make
 //     it miss.
-//   - Short byte strings and short lists are carved out of slabs, chunks
-//     allocated a few kilobytes at a time, so that they cost a fraction of
-//     an allocation each. The price: a value kept alive keeps its slab
-//     chunk (slabBytes bytes, or slabSlots list elements) alive too.
-//   - Everything else is an ordinary Go conversion: integers and floats
-//     cost an allocation (small integers are free: the runtime keeps them),
-//     and a byte slice's header one more.
+//   - Everything else is carved out of slabs, chunks allocated a few
+//     kilobytes at a time: byte and string contents, list elements, and the
+//     boxed int64s, byte-slice headers and string headers (see boxAt), so
+//     that each costs a small fraction of an allocation. The price: a value
+//     kept alive keeps its slab chunks (a few kilobytes) alive too.
+//   - Small integers are free (the runtime keeps them boxed); floats, long
+//     byte strings and lists cost an ordinary allocation.
 type boxer struct {
 	seed   maphash.Seed
 	intern [internSize]internEntry
-	bslab  []byte // bytes not yet handed out
-	lslab  []any  // list slots not yet handed out
+	bslab  []byte   // bytes not yet handed out
+	lslab  []any    // list slots not yet handed out
+	islab  []int64  // boxed int64s
+	hslab  [][]byte // boxed byte-slice headers
+	sslab  []string // boxed string headers
 }
 
 const (
@@ -32,6 +38,7 @@ const (
 	slabMaxLen  = 256     // longer byte strings get their own allocation
 	slabSlots   = 512     // elements per list-slab chunk
 	slabMaxList = 16      // longer lists get their own allocation
+	slabValues  = 256     // boxed values per int, header or string slab chunk
 )
 
 // bytes boxes a copy of p (which may alias a read buffer).
@@ -39,12 +46,26 @@ func (b *boxer) bytes(p []byte) any {
 	if len(p) > slabMaxLen {
 		return boxBytes(p)
 	}
+	c := b.carve(p) // capped: appending copies
+	if !forge {
+		return c
+	}
+	if len(b.hslab) == cap(b.hslab) {
+		b.hslab = make([][]byte, 0, slabValues)
+	}
+	b.hslab = append(b.hslab, c)
+	return boxAt(bytesType, unsafe.Pointer(&b.hslab[len(b.hslab)-1]))
+}
+
+// carve returns a copy of p (len(p) <= slabMaxLen) in the byte slab, with
+// its capacity cut to its length.
+func (b *boxer) carve(p []byte) []byte {
 	if len(p) > cap(b.bslab)-len(b.bslab) {
 		b.bslab = make([]byte, 0, slabBytes)
 	}
 	start := len(b.bslab)
 	b.bslab = append(b.bslab, p...)
-	return b.bslab[start:len(b.bslab):len(b.bslab)] // capped: appending copies
+	return b.bslab[start:len(b.bslab):len(b.bslab)]
 }
 
 // list returns a fresh list of n elements (n <= slabMaxList).
@@ -75,15 +96,30 @@ func (b *boxer) str(p []byte) any {
 		return ""
 	}
 	if len(p) > internMaxLen {
-		return boxString(p)
+		return b.string(p)
 	}
 	e := &b.intern[maphash.Bytes(b.seed, p)&(internSize-1)]
 	if e.v != nil && e.s == string(p) {
 		return e.v
 	}
+	// Not from the slabs: an entry would keep its chunks alive for as long
+	// as the decoder lives.
 	v := boxString(p)
 	e.s, e.v = v.(string), v
 	return v
+}
+
+// string boxes a string that is not interned.
+func (b *boxer) string(p []byte) any {
+	if !forge || len(p) > slabMaxLen {
+		return boxString(p)
+	}
+	c := b.carve(p) // never handed out as bytes, so never written again
+	if len(b.sslab) == cap(b.sslab) {
+		b.sslab = make([]string, 0, slabValues)
+	}
+	b.sslab = append(b.sslab, unsafe.String(&c[0], len(c)))
+	return boxAt(stringType, unsafe.Pointer(&b.sslab[len(b.sslab)-1]))
 }
 
 // key returns the bytes of a map key as a string, interned like str.
@@ -98,7 +134,16 @@ func (b *boxer) key(p []byte) string {
 }
 
 // int boxes an integer.
-func (*boxer) int(x int64) any { return x }
+func (b *boxer) int(x int64) any {
+	if !forge || uint64(x) < 256 { // the runtime boxes these for free
+		return x
+	}
+	if len(b.islab) == cap(b.islab) {
+		b.islab = make([]int64, 0, slabValues)
+	}
+	b.islab = append(b.islab, x)
+	return boxAt(int64Type, unsafe.Pointer(&b.islab[len(b.islab)-1]))
+}
 
 // float boxes a float.
 func (*boxer) float(f float64) any { return f }

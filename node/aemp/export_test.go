@@ -21,3 +21,14 @@ func MsgpackBothWays(data []byte, lim Limits) (fast []any, fastN int, fastErr er
 	stream, streamErr = s.streamFrame()
 	return fast, fastN, fastErr, fastShort, stream, lim.MaxFrameSize - s.br.left, streamErr
 }
+
+// SetForge turns boxing into slabs on or off and returns a function that
+// restores the setting.
+func SetForge(on bool) (restore func()) {
+	old := forge
+	forge = on
+	return func() { forge = old }
+}
+
+// LayoutOK reports the start-up check of the interface layout.
+func LayoutOK() bool { return layoutOK() }
