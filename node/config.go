@@ -73,7 +73,7 @@ type Config struct {
 
 // Limits bound what a node buffers.
 type Limits struct {
-	LocalQueue int // items queued per shard before outside senders wait (default 1<<20)
+	LocalQueue int // items queued per shard before outside senders wait (default 1<<16)
 	SendQueue  int // bytes queued per link before the link fails (default 16 MiB)
 	Mailbox    int // messages a process may hold (default 1<<16)
 	MaxFrame   int // bytes in one frame received (default 16 MiB)
@@ -109,7 +109,7 @@ func (c *Config) validate() error {
 			*v = d
 		}
 	}
-	seti(&c.Limits.LocalQueue, 1<<20)
+	seti(&c.Limits.LocalQueue, 1<<16)
 	seti(&c.Limits.SendQueue, 16<<20)
 	seti(&c.Limits.Mailbox, 1<<16)
 	seti(&c.Limits.MaxFrame, 16<<20)

@@ -3,6 +3,8 @@ package node
 import (
 	"runtime/debug"
 	"sync"
+
+	"github.com/tetherkit/tether/node/aemp"
 )
 
 // A shard is one executor goroutine and its queue. Every local port lives
@@ -23,7 +25,8 @@ type shard struct {
 	wake    chan struct{} // capacity 1
 	stopped bool
 
-	ctx Context // reused for each delivery: valid only during a callback
+	ctx    Context        // reused for each delivery: valid only during a callback
+	unpack *aemp.Unpacker // decodes the rests of frames links left encoded
 }
 
 // item is work for a port: a message to deliver, or a function to run in
@@ -31,13 +34,14 @@ type shard struct {
 type item struct {
 	p        *port
 	msg      []any
+	rest     []byte         // if not nil, msg still encoded (aemp.LazyDecoder)
 	src      *string        // the sending node's ID, owned by its link; nil for this node
 	fn       func(*Context) // nil: deliver msg
 	evenDead bool           // run fn even if the port has died
 }
 
 func newShard(n *Node, limit int) *shard {
-	s := &shard{n: n, limit: limit, wake: make(chan struct{}, 1)}
+	s := &shard{n: n, limit: limit, wake: make(chan struct{}, 1), unpack: aemp.NewUnpacker(n.frameLimits())}
 	s.ctx.n = n
 	return s
 }
@@ -132,9 +136,17 @@ func (s *shard) run1(it *item) {
 	}
 	c := &s.ctx
 	c.p, c.src = p, it.src
-	if it.fn != nil {
+	switch {
+	case it.fn != nil:
 		it.fn(c)
-	} else {
+	case it.rest != nil:
+		msg, err := s.unpack.Unpack(it.rest)
+		if err != nil { // cannot happen: the link's reader checked it
+			s.n.log.Error("undecodable message", "port", p.id, "err", err)
+			break
+		}
+		s.n.deliver(c, msg)
+	default:
 		s.n.deliver(c, it.msg)
 	}
 	c.p, c.src = nil, nil

@@ -26,15 +26,40 @@ func (n *Node) route(c *conn, frame []any) error {
 		n.request(l.peer, frame[1:])
 		return nil
 	}
-	p := c.lastPort
-	if name != c.lastName || p == nil {
-		if p = n.lookup(name); p == nil {
-			return nil // no such port: the message vanishes
-		}
+	if p := c.portNamed(name); p != nil {
+		p.shard.push(item{p: p, msg: frame[1:], src: l.src}, true)
+	}
+	return nil // no such port: the message vanishes
+}
+
+// routeRest is route for a frame [to, …] whose elements after to are still
+// encoded in rest, for the port's executor to decode.
+func (n *Node) routeRest(c *conn, to, rest []byte) {
+	if p := c.portNamedBytes(to); p != nil {
+		p.shard.push(item{p: p, rest: rest, src: c.l.src}, true)
+	}
+}
+
+// portNamed looks a local port up by name, remembering the last one found:
+// the frames of a link tend to go to one port after another.
+func (c *conn) portNamed(name string) *port {
+	if p := c.lastPort; p != nil && name == c.lastName {
+		return p
+	}
+	p := c.l.n.lookup(name)
+	if p != nil {
 		c.lastName, c.lastPort = name, p
 	}
-	p.shard.push(item{p: p, msg: frame[1:], src: l.src}, true)
-	return nil
+	return p
+}
+
+// portNamedBytes is portNamed for a name still in bytes, which it copies
+// only when it changes the last name.
+func (c *conn) portNamedBytes(name []byte) *port {
+	if p := c.lastPort; p != nil && string(name) == c.lastName {
+		return p
+	}
+	return c.portNamed(string(name))
 }
 
 // nodePortRequest is the node port's callback: requests sent to it on this

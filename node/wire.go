@@ -116,6 +116,10 @@ func (c *conn) sendFailed(err error) {
 // read routes the frames that arrive until the connection fails.
 func (c *conn) read() {
 	dec := c.al.NewDecoder()
+	if lazy, ok := dec.(aemp.LazyDecoder); ok {
+		c.readLazy(lazy)
+		return
+	}
 	for {
 		frame, err := dec.Decode()
 		if err != nil {
@@ -129,6 +133,31 @@ func (c *conn) read() {
 		}
 	}
 }
+
+// readLazy is read for decoders that leave messages to ports encoded: the
+// port's executor decodes them, in parallel with this reader.
+func (c *conn) readLazy(dec aemp.LazyDecoder) {
+	for {
+		frame, to, rest, err := dec.DecodeLazy()
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		c.heard.Store(true)
+		if rest == nil {
+			err = c.l.n.route(c, frame)
+		} else {
+			c.l.n.routeRest(c, to, rest)
+		}
+		if err != nil {
+			c.fail(err)
+			return
+		}
+	}
+}
+
+// frameLimits are the aemp limits of this node's links.
+func (n *Node) frameLimits() aemp.Limits { return aemp.Limits{MaxFrameSize: n.cfg.Limits.MaxFrame} }
 
 // fail closes the connection with err as the reason.
 func (c *conn) fail(err error) {
@@ -198,7 +227,7 @@ func (n *Node) handshakeConfig(check func(*aemp.Greeting) error) aemp.Config {
 		Timeout:   n.cfg.HandshakeTimeout,
 		Clock:     n.clk,
 		CheckPeer: check,
-		Limits:    aemp.Limits{MaxFrameSize: n.cfg.Limits.MaxFrame},
+		Limits:    n.frameLimits(),
 		Params:    []aemp.Param{{Key: "provider", Value: "tether-1"}},
 	}
 	if n.cfg.Heartbeat > 0 {

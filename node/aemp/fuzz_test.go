@@ -69,12 +69,13 @@ func addFrameSeeds(f *testing.F, framing *aemp.Framing) {
 	}
 }
 
-// FuzzDecodeMsgpack also checks the fast decoder against the streaming one
-// and the encoder against msgpack/v5's.
+// FuzzDecodeMsgpack also checks the fast decoder against the streaming one,
+// lazy decoding against eager, and the encoder against msgpack/v5's.
 func FuzzDecodeMsgpack(f *testing.F) {
 	addFrameSeeds(f, aemp.Msgpack)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkMsgpackFastPath(t, data)
+		checkLazy(t, data)
 		frames, _ := fuzzDecode(t, aemp.Msgpack, data)
 		for _, fr := range frames {
 			checkMsgpackEncoding(t, fr)

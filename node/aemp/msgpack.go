@@ -173,6 +173,7 @@ type msgpackDecoder struct {
 	elems int
 	stack []any  // elements of the lists being decoded
 	buf   []byte // a string or byte string not wholly in r's buffer
+	rslab []byte // rests of frames not yet handed out (see DecodeLazy)
 }
 
 func newMsgpackDecoder(r *bufio.Reader, lim Limits) Decoder {

@@ -1,0 +1,277 @@
+package aemp
+
+import (
+	"errors"
+
+	"github.com/tetherkit/tether/internal/mp"
+)
+
+// Lazy decoding splits a frame's work in two: the link's reader checks each
+// frame and finds the port it is for; whoever runs that port decodes it. On
+// a busy link the reader is the one goroutine every frame passes through,
+// and decoding is most of its work: left to the ports' executors, it runs
+// in parallel and next to the code that uses the values.
+
+// A LazyDecoder is a Decoder that can leave most of a frame encoded. The
+// Msgpack framing's decoders are LazyDecoders.
+type LazyDecoder interface {
+	Decoder
+	// DecodeLazy reads the next frame and checks all of it, with the errors
+	// of Decode. When the frame is an array whose first element is a
+	// non-empty string, it may return that string's bytes as to, valid
+	// until the next call, and the other elements, still encoded, as rest:
+	// a copy that belongs to the caller, for an Unpacker of the same
+	// framing. Otherwise it returns the frame decoded, as Decode would, and
+	// a nil rest.
+	DecodeLazy() (frame []any, to, rest []byte, err error)
+}
+
+// An Unpacker decodes the rest of frames that a LazyDecoder left encoded.
+// It keeps slabs and an intern table like a decoder's, so it is cheap to
+// reuse and not safe for concurrent use: give each goroutine its own.
+type Unpacker struct {
+	d msgpackDecoder
+}
+
+// NewUnpacker returns an Unpacker for the rests of msgpack decoders whose
+// Limits are lim or smaller (zero fields take their defaults).
+func NewUnpacker(lim Limits) *Unpacker {
+	return &Unpacker{d: msgpackDecoder{lim: lim.withDefaults(), box: newBoxer()}}
+}
+
+// Unpack decodes rest, which a LazyDecoder returned, into the list of the
+// frame's elements after the first. The list and the values in it belong
+// to the caller. Rest was checked when it was read, so Unpack fails only if
+// rest is something else.
+func (u *Unpacker) Unpack(rest []byte) ([]any, error) {
+	u.d.elems = 0
+	if len(rest) == 0 {
+		return nil, errBadRest
+	}
+	list, n, err := u.d.fastFrame(rest)
+	switch {
+	case err != nil:
+		return nil, errBadRest
+	case n != len(rest):
+		return nil, errBadRest
+	}
+	return list, nil
+}
+
+var errBadRest = frameErr(FramingMsgpack, "unpack", ErrMalformedFrame, "not the rest of a frame from DecodeLazy")
+
+// errEager: the frame is not [port, …]; decode it whole.
+var errEager = errors.New("frame is decoded eagerly")
+
+const (
+	restSlab    = 32 << 10 // bytes per rest-slab chunk
+	restSlabMax = 2 << 10  // larger rests get their own allocation
+)
+
+// DecodeLazy is Decode that leaves [port, …] frames encoded.
+func (d *msgpackDecoder) DecodeLazy() ([]any, []byte, []byte, error) {
+	b, err := d.r.Peek(1)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if c := b[0]; c&0xf0 != 0x90 && c != 0xdc && c != 0xdd {
+		return nil, nil, nil, frameErr(FramingMsgpack, "decode", ErrMalformedFrame, "frame is not an array (code %#x)", c)
+	}
+	b, _ = d.r.Peek(min(d.r.Buffered(), d.lim.MaxFrameSize))
+	d.elems = 0
+	to, body, count, n, err := d.checkFrame(b)
+	switch {
+	case err == errEager, err == errShort:
+		frame, err := d.Decode()
+		return frame, nil, nil, err
+	case err != nil:
+		return nil, nil, nil, err
+	}
+	rest := d.carveRest(count, body)
+	_, _ = d.r.Discard(n) // buffered: cannot fail; to stays valid until the next read
+	return nil, to, rest, nil
+}
+
+// checkFrame checks the frame at the start of b (cut to the frame size
+// limit) as fastFrame would decode it, without decoding. For a frame
+// [port, …] it returns the port's bytes, the encoded elements after it and
+// their count, and the frame's size. It returns errEager for other frames
+// and errShort, as fastFrame does, when b ends inside the frame.
+func (d *msgpackDecoder) checkFrame(b []byte) (to, body []byte, count, n int, err error) {
+	f := fastDecoder{d: d, b: b}
+	var elems int
+	switch c := b[0]; {
+	case c&0xf0 == 0x90:
+		elems, f.i = int(c&0x0f), 1
+	default:
+		f.i = 1
+		if elems, err = f.length(2 << (c - 0xdc)); err != nil {
+			return nil, nil, 0, 0, err
+		}
+	}
+	if elems == 0 || d.lim.MaxDepth < 1 {
+		return nil, nil, 0, 0, errEager
+	}
+	if elems > len(b)-f.i {
+		return nil, nil, 0, 0, errShort
+	}
+	if err := d.count(elems); err != nil {
+		return nil, nil, 0, 0, err
+	}
+	// The port: a non-empty str.
+	var pn int
+	switch c := b[f.i]; {
+	case c&0xe0 == 0xa0:
+		pn, f.i = int(c&0x1f), f.i+1
+	case c == 0xd9 || c == 0xda || c == 0xdb:
+		f.i++
+		if pn, err = f.length(1 << (c - 0xd9)); err != nil {
+			return nil, nil, 0, 0, err
+		}
+	}
+	if pn == 0 {
+		return nil, nil, 0, 0, errEager
+	}
+	if to, err = f.take(pn); err != nil {
+		return nil, nil, 0, 0, err
+	}
+	start := f.i
+	for range elems - 1 {
+		if err := f.skip(1); err != nil {
+			return nil, nil, 0, 0, err
+		}
+	}
+	return to, b[start:f.i], elems - 1, f.i, nil
+}
+
+// carveRest copies body, the encoding of count elements, behind an array
+// head into the decoder's rest slab. The slab holds no pointers, so queued
+// rests cost the garbage collector nothing to scan.
+func (d *msgpackDecoder) carveRest(count int, body []byte) []byte {
+	size := len(body) + 5
+	if size > restSlabMax {
+		return append(mp.AppendArrayHead(make([]byte, 0, size), count), body...)
+	}
+	if size > cap(d.rslab)-len(d.rslab) {
+		d.rslab = make([]byte, 0, restSlab)
+	}
+	start := len(d.rslab)
+	d.rslab = append(mp.AppendArrayHead(d.rslab, count), body...)
+	return d.rslab[start:len(d.rslab):len(d.rslab)]
+}
+
+// skip checks one value as value would decode it, without decoding it.
+func (f *fastDecoder) skip(depth int) error {
+	p, err := f.take(1)
+	if err != nil {
+		return err
+	}
+	switch c := p[0]; {
+	case c <= 0x7f, c >= 0xe0:
+		return nil
+	case c&0xf0 == 0x90:
+		return f.skipArray(int(c&0x0f), depth+1)
+	case c&0xf0 == 0x80:
+		return f.skipMap(int(c&0x0f), depth+1)
+	case c&0xe0 == 0xa0:
+		_, err := f.take(int(c & 0x1f))
+		return err
+	}
+	switch c := p[0]; c {
+	case 0xc0, 0xc2, 0xc3:
+		return nil
+	case 0xcc, 0xcd, 0xce, 0xcf, 0xd0, 0xd1, 0xd2, 0xd3:
+		_, err := f.take(1 << ((c - 0xcc) & 3))
+		return err
+	case 0xca:
+		_, err := f.take(4)
+		return err
+	case 0xcb:
+		_, err := f.take(8)
+		return err
+	case 0xd9, 0xda, 0xdb:
+		return f.skipBytes(1 << (c - 0xd9))
+	case 0xc4, 0xc5, 0xc6:
+		return f.skipBytes(1 << (c - 0xc4))
+	case 0xdc, 0xdd:
+		n, err := f.length(2 << (c - 0xdc))
+		if err != nil {
+			return err
+		}
+		return f.skipArray(n, depth+1)
+	case 0xde, 0xdf:
+		n, err := f.length(2 << (c - 0xde))
+		if err != nil {
+			return err
+		}
+		return f.skipMap(n, depth+1)
+	case 0xc7, 0xc8, 0xc9, 0xd4, 0xd5, 0xd6, 0xd7, 0xd8:
+		return frameErr(FramingMsgpack, "decode", ErrNotInModel, "extension type (code %#x)", c)
+	}
+	return frameErr(FramingMsgpack, "decode", ErrMalformedFrame, "invalid code %#x", p[0])
+}
+
+// skipBytes skips a str or bin whose length takes size bytes.
+func (f *fastDecoder) skipBytes(size int) error {
+	n, err := f.length(size)
+	if err != nil {
+		return err
+	}
+	_, err = f.take(n)
+	return err
+}
+
+func (f *fastDecoder) skipArray(n, depth int) error {
+	d := f.d
+	if depth > d.lim.MaxDepth {
+		return frameErr(FramingMsgpack, "decode", ErrFrameTooDeep, "limit %d", d.lim.MaxDepth)
+	}
+	if n > len(f.b)-f.i {
+		return errShort
+	}
+	if err := d.count(n); err != nil {
+		return err
+	}
+	for range n {
+		if err := f.skip(depth); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fastDecoder) skipMap(n, depth int) error {
+	d := f.d
+	if depth > d.lim.MaxDepth {
+		return frameErr(FramingMsgpack, "decode", ErrFrameTooDeep, "limit %d", d.lim.MaxDepth)
+	}
+	if n > (len(f.b)-f.i)/2 {
+		return errShort
+	}
+	if err := d.count(n); err != nil {
+		return err
+	}
+	for range n {
+		p, err := f.take(1)
+		if err != nil {
+			return err
+		}
+		switch c := p[0]; {
+		case c&0xe0 == 0xa0:
+			_, err = f.take(int(c & 0x1f))
+		case c == 0xd9 || c == 0xda || c == 0xdb:
+			err = f.skipBytes(1 << (c - 0xd9))
+		case c == 0xc4 || c == 0xc5 || c == 0xc6:
+			err = f.skipBytes(1 << (c - 0xc4))
+		default:
+			return frameErr(FramingMsgpack, "decode", ErrMalformedFrame, "map key is not a string (code %#x)", c)
+		}
+		if err != nil {
+			return err
+		}
+		if err := f.skip(depth); err != nil {
+			return err
+		}
+	}
+	return nil
+}
