@@ -118,6 +118,13 @@ func (l *link) send(port string, msg []any, mayWait bool) {
 		c.send(port, msg, mayWait)
 		return
 	}
+	msg, err := aemp.NormalizeFrame(msg) // no copy when msg is in the model already
+	if err != nil {
+		l.mu.Unlock()
+		l.n.log.Warn("a message cannot travel: failing the link", "node", l.peer, "err", err)
+		l.failCurrent("message not sent: " + err.Error())
+		return
+	}
 	frame := append(append(make([]any, 0, len(msg)+1), port), msg...)
 	l.queue = append(l.queue, frame)
 	l.queued += 16 + 16*len(frame)
@@ -360,12 +367,6 @@ func (l *link) fail(c *conn, text string) {
 func (n *Node) sendRemote(node, name string, msg []any, mayWait bool) {
 	l := n.linkTo(node, true)
 	if l == nil {
-		return
-	}
-	msg, err := aemp.NormalizeFrame(msg) // no copy when msg is in the model already
-	if err != nil {
-		n.log.Warn("a message cannot travel: failing the link", "node", node, "err", err)
-		l.failCurrent("message not sent: " + err.Error())
 		return
 	}
 	l.send(name, msg, mayWait)

@@ -94,6 +94,32 @@ func TestTwoNodesExchangeMessages(t *testing.T) {
 	}
 }
 
+// TestRemoteSendConvertsAndRefuses: Go values outside the message model
+// travel as Normalize converts them, whether the encoder takes them as they
+// are (int, float32) or they need a converted copy ([]string, a named
+// type, a map of ints);
+// a value nothing can carry fails the link, so the monitors say so.
+func TestRemoteSendConvertsAndRefuses(t *testing.T) {
+	a, b := pair(t)
+	to, got := inbox(b)
+	type label string
+	a.Send(to, "m", 7, uint16(8), float32(0.5), []string{"x", "y"}, label("l"), map[string]int{"k": 1})
+	m := recv(t, got)
+	if want := "[m 7 8 0.5 [x y] l map[k:1]]"; fmt.Sprint(m) != want {
+		t.Fatalf("got %v, want %s", m, want)
+	}
+	if _, ok := m[1].(int64); !ok {
+		t.Errorf("int arrived as %T, want int64", m[1])
+	}
+	fired := make(chan []any, 1)
+	a.Monitor(to, node.Func(func(r []any) { fired <- r }))
+	a.Send(to, "bad", make(chan int))
+	r := recv(t, fired)
+	if len(r) < 3 || r[0] != "transport_error" || !strings.Contains(fmt.Sprint(r[2]), "message not sent") {
+		t.Errorf("monitor fired with %v, want a transport_error saying the message was not sent", r)
+	}
+}
+
 func TestRemoteMonitors(t *testing.T) {
 	a, b := pair(t)
 	reasons := make(chan string, 10)

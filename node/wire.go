@@ -82,7 +82,17 @@ func (c *conn) send(port string, msg []any, mayWait bool) {
 		if len(b) > c.limit {
 			return b, errQueueFull
 		}
-		return c.enc.AppendMessage(b, port, msg)
+		out, err := c.enc.AppendMessage(b, port, msg)
+		if err != nil && errors.Is(err, aemp.ErrNotInModel) {
+			// Encoders take the model and Go's scalars; anything else
+			// (a []string, a struct…) goes through Normalize first.
+			norm, nerr := aemp.NormalizeFrame(msg)
+			if nerr != nil {
+				return b, nerr
+			}
+			return c.enc.AppendMessage(b, port, norm)
+		}
+		return out, err
 	}
 	var err error
 	if mayWait {
@@ -101,9 +111,13 @@ func (c *conn) send(port string, msg []any, mayWait bool) {
 // queue: dropping it alone would be a silent hole.
 func (c *conn) sendFailed(err error) {
 	var fe *aemp.FrameError
+	var ve *aemp.ValueError
 	switch {
 	case errors.Is(err, errQueueFull):
 		c.fail(err)
+	case errors.As(err, &ve):
+		c.l.n.log.Warn("a message cannot travel: failing the link", "node", c.l.peer, "err", err)
+		c.fail(fmt.Errorf("message not sent: %w", err))
 	case errors.As(err, &fe):
 		c.l.n.log.Warn("a message cannot be encoded: failing the link", "node", c.l.peer, "err", err)
 		c.fail(fmt.Errorf("message not sent: %w", err))

@@ -130,18 +130,9 @@ func (e *cborEncoder) value(b []byte, v any, depth int) ([]byte, error) {
 		}
 		return append(b, 0xf4), nil
 	case int64:
-		if x >= 0 {
-			return cborHead(b, cborUint, uint64(x)), nil
-		}
-		return cborHead(b, cborNegint, ^uint64(x)), nil
+		return cborInt(b, x), nil
 	case float64:
-		if f32 := float32(x); float64(f32) == x {
-			return binary.BigEndian.AppendUint32(append(b, 0xfa), math.Float32bits(f32)), nil
-		}
-		if math.IsNaN(x) {
-			return append(b, 0xfa, 0x7f, 0xc0, 0, 0), nil
-		}
-		return binary.BigEndian.AppendUint64(append(b, 0xfb), math.Float64bits(x)), nil
+		return cborFloat(b, x), nil
 	case string:
 		return cborString(b, x), nil
 	case []byte:
@@ -167,7 +158,32 @@ func (e *cborEncoder) value(b []byte, v any, depth int) ([]byte, error) {
 		}
 		return b, nil
 	}
+	if i, ok := widenInt(v); ok {
+		return cborInt(b, i), nil
+	}
+	if f, ok := v.(float32); ok {
+		return cborFloat(b, float64(f)), nil
+	}
 	return b, frameErr(FramingCBOR, "encode", ErrNotInModel, "unsupported type %s (see Normalize)", modelTypeName(v))
+}
+
+func cborInt(b []byte, x int64) []byte {
+	if x >= 0 {
+		return cborHead(b, cborUint, uint64(x))
+	}
+	return cborHead(b, cborNegint, ^uint64(x))
+}
+
+// cborFloat writes x in the shortest of single and double precision that
+// holds it exactly.
+func cborFloat(b []byte, x float64) []byte {
+	if f32 := float32(x); float64(f32) == x {
+		return binary.BigEndian.AppendUint32(append(b, 0xfa), math.Float32bits(f32))
+	}
+	if math.IsNaN(x) {
+		return append(b, 0xfa, 0x7f, 0xc0, 0, 0)
+	}
+	return binary.BigEndian.AppendUint64(append(b, 0xfb), math.Float64bits(x))
 }
 
 // cborDecoder finds each item with cborScan, then decodes it with

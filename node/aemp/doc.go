@@ -36,7 +36,10 @@
 // A frame is a []any, [port name, args…], whose elements are nil, bool,
 // int64, float64, string, []byte, []any or map[string]any — the message
 // model that JSON, CBOR and msgpack all carry. [Normalize] brings other Go
-// values (int, uint32, float32, []string, named types, …) into it.
+// values (int, uint32, float32, []string, named types, …) into it. Encoders
+// also take Go's other integer types and float32 as they are, writing what
+// Normalize would make of them, so that the common message with an int in
+// it needs no converted copy; anything else outside the model they refuse.
 //
 // A [Framing] makes an [Encoder], which writes one frame per Write call to a
 // writer the caller flushes (so a link's writer goroutine batches many

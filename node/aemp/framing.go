@@ -22,9 +22,10 @@ type Encoder interface {
 	// Encode writes one frame to the encoder's writer with a single Write
 	// call. The caller decides when to flush, so a link's writer goroutine
 	// can batch many frames per syscall by handing the encoder a
-	// *bufio.Writer. If the frame is not in the message model or exceeds the
-	// encoder's Limits it returns a *FrameError and writes nothing; a write
-	// error is returned as is.
+	// *bufio.Writer. If the frame is not in the message model (Go's
+	// integer types and float32 are taken as Normalize converts them) or
+	// exceeds the encoder's Limits, it returns a *FrameError and writes
+	// nothing; a write error is returned as is.
 	Encode(frame []any) error
 	// Append appends the encoding of one frame to dst and returns the
 	// extended slice, for callers that encode into their own buffers. On a

@@ -222,7 +222,8 @@ func TestEncodeRejects(t *testing.T) {
 		reason error
 		only   string // a framing name, or "" for all
 	}{
-		{"int", []any{1}, aemp.ErrNotInModel, ""},
+		{"uint64 beyond int64", []any{uint64(math.MaxUint64)}, aemp.ErrNotInModel, ""},
+		{"[]string", []any{[]string{"a"}}, aemp.ErrNotInModel, ""},
 		{"struct", []any{struct{}{}}, aemp.ErrNotInModel, ""},
 		{"nested chan", []any{map[string]any{"c": make(chan int)}}, aemp.ErrNotInModel, ""},
 		{"cyclic", cyclic, aemp.ErrFrameTooDeep, ""},
@@ -250,6 +251,30 @@ func TestEncodeRejects(t *testing.T) {
 			if out, err := f.NewEncoder(nil, aemp.Limits{}).Append(dst, c.frame); err == nil || string(out) != "keep" {
 				t.Errorf("%s %s: Append = %q, %v", f, c.name, out, err)
 			}
+		}
+	}
+}
+
+// TestEncodeGoScalars checks that encoders take Go's other integer types and
+// float32 and write exactly what they write for the frame Normalize makes.
+func TestEncodeGoScalars(t *testing.T) {
+	frame := []any{"p", 1, int8(-2), int16(300), int32(-70000), uint8(255), uint16(65535), uint32(1 << 31),
+		uint(1 << 40), uint64(math.MaxInt64), uintptr(7), float32(1.5), []any{-1, map[string]any{"k": uint16(9)}}}
+	norm, err := aemp.NormalizeFrame(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range framings {
+		got, err := f.NewEncoder(nil, aemp.Limits{}).Append(nil, frame)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		want, err := f.NewEncoder(nil, aemp.Limits{}).Append(nil, norm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: Go scalars encode as %x, normalized as %x", f, got, want)
 		}
 	}
 }

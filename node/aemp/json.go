@@ -92,10 +92,7 @@ func (e *jsonEncoder) value(b []byte, v any, depth int) ([]byte, error) {
 	case int64:
 		return strconv.AppendInt(b, x, 10), nil
 	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return b, frameErr(FramingJSON, "encode", ErrNotInModel, "JSON cannot carry %v", x)
-		}
-		return appendJSONFloat(b, x), nil
+		return jsonFloat(b, x)
 	case string:
 		return appendJSONString(b, x)
 	case []byte:
@@ -105,7 +102,20 @@ func (e *jsonEncoder) value(b []byte, v any, depth int) ([]byte, error) {
 	case map[string]any:
 		return e.object(b, x, depth+1)
 	}
+	if i, ok := widenInt(v); ok {
+		return strconv.AppendInt(b, i, 10), nil
+	}
+	if f, ok := v.(float32); ok {
+		return jsonFloat(b, float64(f))
+	}
 	return b, frameErr(FramingJSON, "encode", ErrNotInModel, "unsupported type %s (see Normalize)", modelTypeName(v))
+}
+
+func jsonFloat(b []byte, x float64) ([]byte, error) {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return b, frameErr(FramingJSON, "encode", ErrNotInModel, "JSON cannot carry %v", x)
+	}
+	return appendJSONFloat(b, x), nil
 }
 
 func (e *jsonEncoder) object(b []byte, m map[string]any, depth int) ([]byte, error) {

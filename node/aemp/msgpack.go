@@ -116,6 +116,12 @@ func (e *msgpackEncoder) value(b []byte, v any, depth int) ([]byte, error) {
 		}
 		return b, nil
 	}
+	if i, ok := widenInt(v); ok {
+		return mp.AppendInt(b, i), nil
+	}
+	if f, ok := v.(float32); ok {
+		return mp.AppendFloat64(b, float64(f)), nil
+	}
 	return b, frameErr(FramingMsgpack, "encode", ErrNotInModel, "unsupported type %s (see Normalize)", modelTypeName(v))
 }
 

@@ -68,37 +68,47 @@ func normalize(v any, depth int) (any, bool, error) {
 			return v, false, err
 		}
 		return out, true, nil
-	case int:
-		return int64(x), true, nil
-	case int8:
-		return int64(x), true, nil
-	case int16:
-		return int64(x), true, nil
-	case int32:
-		return int64(x), true, nil
-	case uint8:
-		return int64(x), true, nil
-	case uint16:
-		return int64(x), true, nil
-	case uint32:
-		return int64(x), true, nil
-	case uint:
-		return normalizeUint(uint64(x), v)
-	case uint64:
-		return normalizeUint(x, v)
-	case uintptr:
-		return normalizeUint(uint64(x), v)
 	case float32:
 		return float64(x), true, nil
+	}
+	if i, ok := widenInt(v); ok {
+		return i, true, nil
 	}
 	return normalizeReflect(reflect.ValueOf(v), depth)
 }
 
-func normalizeUint(u uint64, v any) (any, bool, error) {
-	if u > math.MaxInt64 {
-		return nil, false, &ValueError{Type: fmt.Sprintf("%T", v), Reason: "integer " + strconv.FormatUint(u, 10) + " overflows int64"}
+// widenInt returns the int64 that Normalize makes of a Go integer of
+// another type, and false for other values and for unsigned integers
+// beyond int64 (which normalizeReflect refuses, saying why). The encoders
+// take these integers and float32 too, encoding them as Normalize would:
+// so a message with an int argument goes out without a copy.
+func widenInt(v any) (int64, bool) {
+	var u uint64
+	switch x := v.(type) {
+	case int:
+		return int64(x), true
+	case int8:
+		return int64(x), true
+	case int16:
+		return int64(x), true
+	case int32:
+		return int64(x), true
+	case uint8:
+		return int64(x), true
+	case uint16:
+		return int64(x), true
+	case uint32:
+		return int64(x), true
+	case uint:
+		u = uint64(x)
+	case uint64:
+		u = x
+	case uintptr:
+		u = uint64(x)
+	default:
+		return 0, false
 	}
-	return int64(u), true, nil
+	return int64(u), u <= math.MaxInt64
 }
 
 func tooDeep(v any) *ValueError {
@@ -234,4 +244,11 @@ func modelTypeName(v any) string {
 		return "nil"
 	}
 	return reflect.TypeOf(v).String()
+}
+
+func normalizeUint(u uint64, v any) (any, bool, error) {
+	if u > math.MaxInt64 {
+		return nil, false, &ValueError{Type: fmt.Sprintf("%T", v), Reason: "integer " + strconv.FormatUint(u, 10) + " overflows int64"}
+	}
+	return int64(u), true, nil
 }
