@@ -50,8 +50,30 @@ func newShard(n *Node, limit int) *shard {
 // queue is over its limit, pushing back on a producer that outruns the
 // ports; in port context it never waits, since its own executor may be the
 // one to drain the queue.
-func (s *shard) push(it item, mayWait bool) {
+func (s *shard) push(it item, mayWait bool) { s.pushAll([]item{it}, mayWait) }
+
+// pushAll is push for a run of items, in order, under one lock: a link's
+// reader queues what one read brought this way.
+func (s *shard) pushAll(its []item, mayWait bool) {
 	s.mu.Lock()
+	if !s.waitRoomLocked(mayWait) {
+		s.mu.Unlock()
+		return
+	}
+	wake := len(s.q) == 0 && !s.busy
+	s.q = append(s.q, its...)
+	s.mu.Unlock()
+	if wake {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// waitRoomLocked waits, if mayWait, while the queue is over its limit, and
+// reports whether the shard still runs. s.mu is held.
+func (s *shard) waitRoomLocked(mayWait bool) bool {
 	for mayWait && len(s.q) >= s.limit && !s.stopped {
 		if s.room == nil {
 			s.room = make(chan struct{})
@@ -61,19 +83,7 @@ func (s *shard) push(it item, mayWait bool) {
 		<-room
 		s.mu.Lock()
 	}
-	if s.stopped {
-		s.mu.Unlock()
-		return
-	}
-	wake := len(s.q) == 0 && !s.busy
-	s.q = append(s.q, it)
-	s.mu.Unlock()
-	if wake {
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
-	}
+	return !s.stopped
 }
 
 // run is the executor: it takes the queue a batch at a time and runs it.

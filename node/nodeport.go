@@ -32,14 +32,6 @@ func (n *Node) route(c *conn, frame []any) error {
 	return nil // no such port: the message vanishes
 }
 
-// routeRest is route for a frame [to, …] whose elements after to are still
-// encoded in rest, for the port's executor to decode.
-func (n *Node) routeRest(c *conn, to, rest []byte) {
-	if p := c.portNamedBytes(to); p != nil {
-		p.shard.push(item{p: p, rest: rest, src: c.l.src}, true)
-	}
-}
-
 // portNamed looks a local port up by name, remembering the last one found:
 // the frames of a link tend to go to one port after another.
 func (c *conn) portNamed(name string) *port {

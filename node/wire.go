@@ -149,26 +149,55 @@ func (c *conn) read() {
 }
 
 // readLazy is read for decoders that leave messages to ports encoded: the
-// port's executor decodes them, in parallel with this reader.
+// port's executor decodes them, in parallel with this reader. Messages that
+// arrived together go to their shard together, under one lock, in order;
+// anything else that comes between — a frame routed eagerly, a failure —
+// hands them on first.
 func (c *conn) readLazy(dec aemp.LazyDecoder) {
-	for {
-		frame, to, rest, err := dec.DecodeLazy()
-		if err != nil {
-			c.fail(err)
-			return
-		}
-		c.heard.Store(true)
-		if rest == nil {
-			err = c.l.n.route(c, frame)
-		} else {
-			c.l.n.routeRest(c, to, rest)
-		}
-		if err != nil {
-			c.fail(err)
-			return
+	var (
+		run []item // for one shard, not yet pushed
+		to  *shard
+	)
+	flush := func() {
+		if len(run) > 0 {
+			to.pushAll(run, true)
+			clear(run)
+			run = run[:0]
 		}
 	}
+	for {
+		if dec.Buffered() == 0 || len(run) == maxRun {
+			flush() // the next frame may be a while
+		}
+		frame, port, rest, err := dec.DecodeLazy()
+		if err == nil {
+			c.heard.Store(true)
+		}
+		if rest == nil {
+			flush() // before the frame, and before the link's failure
+			if err == nil {
+				err = c.l.n.route(c, frame)
+			}
+			if err != nil {
+				c.fail(err)
+				return
+			}
+			continue
+		}
+		p := c.portNamedBytes(port)
+		if p == nil {
+			continue // no such port: the message vanishes
+		}
+		if p.shard != to {
+			flush()
+			to = p.shard
+		}
+		run = append(run, item{p: p, rest: rest, src: c.l.src})
+	}
 }
+
+// maxRun is the most messages a link's reader holds back for one push.
+const maxRun = 256
 
 // frameLimits are the aemp limits of this node's links.
 func (n *Node) frameLimits() aemp.Limits { return aemp.Limits{MaxFrameSize: n.cfg.Limits.MaxFrame} }

@@ -24,6 +24,10 @@ type LazyDecoder interface {
 	// framing. Otherwise it returns the frame decoded, as Decode would, and
 	// a nil rest.
 	DecodeLazy() (frame []any, to, rest []byte, err error)
+	// Buffered returns how many bytes have been read but not yet decoded.
+	// When it is zero, the next call may wait for the network: the moment
+	// for a caller to hand on what it has batched.
+	Buffered() int
 }
 
 // An Unpacker decodes the rest of frames that a LazyDecoder left encoded.
@@ -67,6 +71,8 @@ const (
 	restSlab    = 32 << 10 // bytes per rest-slab chunk
 	restSlabMax = 2 << 10  // larger rests get their own allocation
 )
+
+func (d *msgpackDecoder) Buffered() int { return d.r.Buffered() }
 
 // DecodeLazy is Decode that leaves [port, …] frames encoded.
 func (d *msgpackDecoder) DecodeLazy() ([]any, []byte, []byte, error) {
