@@ -66,9 +66,14 @@
 // authentication with the shared secret (or TLS), then frames — CBOR or
 // JSON with Perl nodes, msgpack and heartbeats between tether nodes. Each
 // link has a bounded send queue and one writer goroutine that batches
-// frames into few system calls. When two nodes connect to each other at
-// once, the node with the smaller ID lets only one of the two connections
-// through, so that one link results on both sides and no monitor fires.
+// frames into few system calls. Its reader only checks each msgpack frame
+// and finds the port it is for; the port's executor decodes the message, so
+// decoding runs in parallel with reading. A received message's values are
+// carved out of shared slabs a few kilobytes at a time: a message kept for
+// long keeps its chunks alive, so copy what you keep in bulk. When two
+// nodes connect to each other at once, the node with the smaller ID lets
+// only one of the two connections through, so that one link results on
+// both sides and no monitor fires.
 //
 // # Determinism
 //

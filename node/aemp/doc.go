@@ -47,7 +47,9 @@
 // the same bufio.Reader that read the handshake. There are three: [JSON] and
 // [CBOR] for Perl peers (Perl lists cbor first), and [Msgpack], which Go
 // nodes list first and so use between themselves. Storable is never
-// offered.
+// offered. Msgpack's decoders are also [LazyDecoder]s: they can check a
+// frame [port, …] and leave the rest encoded for an [Unpacker] on another
+// goroutine, which is how a node spreads decoding over its executors.
 //
 // Every decoder is bounded by [Limits] — frame size, nesting depth, number
 // of values — and checks each declared length against them before it
