@@ -115,11 +115,8 @@ func (c *conn) sendFailed(err error) {
 	switch {
 	case errors.Is(err, errQueueFull):
 		c.fail(err)
-	case errors.As(err, &ve):
+	case errors.As(err, &fe), errors.As(err, &ve):
 		c.l.n.log.Warn("a message cannot travel: failing the link", "node", c.l.peer, "err", err)
-		c.fail(fmt.Errorf("message not sent: %w", err))
-	case errors.As(err, &fe):
-		c.l.n.log.Warn("a message cannot be encoded: failing the link", "node", c.l.peer, "err", err)
 		c.fail(fmt.Errorf("message not sent: %w", err))
 	default:
 		// The writer has stopped: the connection is failing, and the link
@@ -127,33 +124,18 @@ func (c *conn) sendFailed(err error) {
 	}
 }
 
-// read routes the frames that arrive until the connection fails.
+// read routes the frames that arrive until the connection fails. With a
+// lazy decoder (msgpack), messages to ports reach their port's executor
+// still encoded, and it decodes them, in parallel with this reader; the
+// messages that arrived together go to their shard together, under one
+// lock, in order. Anything else that comes between (a frame routed here, a
+// failure) hands them on first.
 func (c *conn) read() {
-	dec := c.al.NewDecoder()
-	if lazy, ok := dec.(aemp.LazyDecoder); ok {
-		c.readLazy(lazy)
-		return
+	d := c.al.NewDecoder()
+	dec, ok := d.(aemp.LazyDecoder)
+	if !ok {
+		dec = eager{d}
 	}
-	for {
-		frame, err := dec.Decode()
-		if err != nil {
-			c.fail(err)
-			return
-		}
-		c.heard.Store(true)
-		if err := c.l.n.route(c, frame); err != nil {
-			c.fail(err)
-			return
-		}
-	}
-}
-
-// readLazy is read for decoders that leave messages to ports encoded: the
-// port's executor decodes them, in parallel with this reader. Messages that
-// arrived together go to their shard together, under one lock, in order;
-// anything else that comes between — a frame routed eagerly, a failure —
-// hands them on first.
-func (c *conn) readLazy(dec aemp.LazyDecoder) {
 	var (
 		run []item // for one shard, not yet pushed
 		to  *shard
@@ -195,6 +177,16 @@ func (c *conn) readLazy(dec aemp.LazyDecoder) {
 		run = append(run, item{p: p, rest: rest, src: c.l.src})
 	}
 }
+
+// eager is a LazyDecoder that decodes every frame at once (JSON, CBOR).
+type eager struct{ aemp.Decoder }
+
+func (e eager) DecodeLazy() ([]any, []byte, []byte, error) {
+	frame, err := e.Decode()
+	return frame, nil, nil, err
+}
+
+func (eager) Buffered() int { return 0 }
 
 // maxRun is the most messages a link's reader holds back for one push.
 const maxRun = 256

@@ -53,26 +53,29 @@ const secret = "nodebench"
 func main() {
 	flag.Parse()
 	log.SetFlags(0)
-	if *memprof != "" {
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
-		go func() {
-			<-sig
-			f, err := os.Create(*memprof)
-			if err == nil {
-				pprof.Lookup("heap").WriteTo(f, 0)
-				f.Close()
-			}
-			os.Exit(0)
-		}()
-	}
+	var stops []func() // on exit: stop the CPU profile, write the heap profile
 	if *prof != "" {
 		f, err := os.Create(*prof)
 		if err != nil {
 			log.Fatal(err)
 		}
 		pprof.StartCPUProfile(f)
-		stop := func() { pprof.StopCPUProfile(); f.Close() }
+		stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
+	}
+	if *memprof != "" {
+		stops = append(stops, func() {
+			if f, err := os.Create(*memprof); err == nil {
+				pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+			}
+		})
+	}
+	if len(stops) > 0 {
+		stop := func() {
+			for _, s := range stops {
+				s()
+			}
+		}
 		defer stop()
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGTERM, os.Interrupt)

@@ -49,14 +49,8 @@ func NewUnpacker(lim Limits) *Unpacker {
 // rest is something else.
 func (u *Unpacker) Unpack(rest []byte) ([]any, error) {
 	u.d.elems = 0
-	if len(rest) == 0 {
-		return nil, errBadRest
-	}
 	list, n, err := u.d.fastFrame(rest)
-	switch {
-	case err != nil:
-		return nil, errBadRest
-	case n != len(rest):
+	if err != nil || n != len(rest) {
 		return nil, errBadRest
 	}
 	return list, nil
