@@ -73,7 +73,7 @@ type Config struct {
 
 // Limits bound what a node buffers.
 type Limits struct {
-	LocalQueue int // items queued per shard before outside senders wait (default 1<<16)
+	LocalQueue int // messages and work queued per shard before outside senders wait (default 1<<16)
 	SendQueue  int // bytes queued per link before the link fails (default 16 MiB)
 	Mailbox    int // messages a process may hold (default 1<<16)
 	MaxFrame   int // bytes in one frame received (default 16 MiB)

@@ -67,8 +67,11 @@
 // JSON with Perl nodes, msgpack and heartbeats between tether nodes. Each
 // link has a bounded send queue and one writer goroutine that batches
 // frames into few system calls. Its reader only checks each msgpack frame
-// and finds the port it is for; the port's executor decodes the message, so
-// decoding runs in parallel with reading. A received message's values are
+// and finds the port it is for; the messages that arrived together for one
+// port reach its executor as one block of bytes, still encoded, in buffers
+// that are read into again once the executor has decoded them, so decoding
+// runs in parallel with reading and a busy link allocates little. A
+// received message's values are
 // carved out of shared slabs a few kilobytes at a time: a message kept for
 // long keeps its chunks alive, so copy what you keep in bulk. When two
 // nodes connect to each other at once, the node with the smaller ID lets

@@ -16,10 +16,11 @@ import (
 // for code that blocks).
 type shard struct {
 	n     *Node
-	limit int // items queued before senders outside port context wait
+	limit int // messages queued before senders outside port context wait
 
 	mu      sync.Mutex
 	q       []item
+	queued  int           // messages in q
 	busy    bool          // the executor is running a batch
 	room    chan struct{} // closed when the queue drains, if someone waits
 	wake    chan struct{} // capacity 1
@@ -34,7 +35,7 @@ type shard struct {
 type item struct {
 	p        *port
 	msg      []any
-	rest     []byte         // if not nil, msg still encoded (aemp.LazyDecoder)
+	rest     aemp.Rest      // if not empty, messages still encoded
 	src      *string        // the sending node's ID, owned by its link; nil for this node
 	fn       func(*Context) // nil: deliver msg
 	evenDead bool           // run fn even if the port has died
@@ -50,11 +51,11 @@ func newShard(n *Node, limit int) *shard {
 // queue is over its limit, pushing back on a producer that outruns the
 // ports; in port context it never waits, since its own executor may be the
 // one to drain the queue.
-func (s *shard) push(it item, mayWait bool) { s.pushAll([]item{it}, mayWait) }
+func (s *shard) push(it item, mayWait bool) { s.pushAll([]item{it}, 1, mayWait) }
 
-// pushAll is push for a run of items, in order, under one lock: a link's
-// reader queues what one read brought this way.
-func (s *shard) pushAll(its []item, mayWait bool) {
+// pushAll is push for a run of items holding msgs messages, in order,
+// under one lock: a link's reader queues what one read brought this way.
+func (s *shard) pushAll(its []item, msgs int, mayWait bool) {
 	s.mu.Lock()
 	if !s.waitRoomLocked(mayWait) {
 		s.mu.Unlock()
@@ -62,6 +63,7 @@ func (s *shard) pushAll(its []item, mayWait bool) {
 	}
 	wake := len(s.q) == 0 && !s.busy
 	s.q = append(s.q, its...)
+	s.queued += msgs
 	s.mu.Unlock()
 	if wake {
 		select {
@@ -74,7 +76,7 @@ func (s *shard) pushAll(its []item, mayWait bool) {
 // waitRoomLocked waits, if mayWait, while the queue is over its limit, and
 // reports whether the shard still runs. s.mu is held.
 func (s *shard) waitRoomLocked(mayWait bool) bool {
-	for mayWait && len(s.q) >= s.limit && !s.stopped {
+	for mayWait && s.queued >= s.limit && !s.stopped {
 		if s.room == nil {
 			s.room = make(chan struct{})
 		}
@@ -103,6 +105,7 @@ func (s *shard) run(done func()) {
 				break
 			}
 			batch, s.q = s.q, batch[:0]
+			s.queued = 0
 			s.busy = true
 			if s.room != nil {
 				close(s.room)
@@ -149,13 +152,17 @@ func (s *shard) run1(it *item) {
 	switch {
 	case it.fn != nil:
 		it.fn(c)
-	case it.rest != nil:
-		msg, err := s.unpack.Unpack(it.rest)
-		if err != nil { // cannot happen: the link's reader checked it
-			s.n.log.Error("undecodable message", "port", p.id, "err", err)
-			break
+	case it.rest.Len() > 0:
+		// One message after another, until the rest is used up or one of
+		// them kills the port.
+		for it.rest.Len() > 0 && !p.dead {
+			msg, err := s.unpack.Unpack(&it.rest)
+			if err != nil { // cannot happen: the link's reader checked it
+				s.n.log.Error("undecodable message", "port", p.id, "err", err)
+				break
+			}
+			s.n.deliver(c, msg)
 		}
-		s.n.deliver(c, msg)
 	default:
 		s.n.deliver(c, it.msg)
 	}
@@ -166,7 +173,7 @@ func (s *shard) run1(it *item) {
 func (s *shard) stop() {
 	s.mu.Lock()
 	s.stopped = true
-	s.q = nil
+	s.q, s.queued = nil, 0
 	if s.room != nil {
 		close(s.room)
 		s.room = nil

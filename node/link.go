@@ -118,14 +118,15 @@ func (l *link) send(port string, msg []any, mayWait bool) {
 		c.send(port, msg, mayWait)
 		return
 	}
-	msg, err := aemp.NormalizeFrame(msg) // no copy when msg is in the model already
+	frame := append(append(make([]any, 0, len(msg)+1), port), msg...)
+	norm, err := aemp.NormalizeFrame(frame[1:]) // no copy when msg is in the model already
 	if err != nil {
 		l.mu.Unlock()
 		l.n.log.Warn("a message cannot travel: failing the link", "node", l.peer, "err", err)
 		l.failCurrent("message not sent: " + err.Error())
 		return
 	}
-	frame := append(append(make([]any, 0, len(msg)+1), port), msg...)
+	frame = append(frame[:1], norm...)
 	l.queue = append(l.queue, frame)
 	l.queued += 16 + 16*len(frame)
 	over := l.queued > l.n.cfg.Limits.SendQueue

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -238,16 +239,19 @@ func (n *Node) Eval(port string, fn func(c *Context)) bool {
 // the link to that node likewise, rather than vanishing alone.
 func (n *Node) Send(port string, msg ...any) { n.send(port, msg, true) }
 
+// send is Send. A local port gets a copy of msg and the remote path
+// encodes msg without keeping it, so that msg itself does not escape: the
+// argument list of a Send to another node can stay on the caller's stack.
 func (n *Node) send(port string, msg []any, mayWait bool) {
 	if p := n.recent.get(port); p != nil {
-		p.shard.push(item{p: p, msg: msg}, mayWait)
+		p.shard.push(item{p: p, msg: slices.Clone(msg)}, mayWait)
 		return
 	}
 	node, name := splitPort(port)
 	if node == n.id {
 		if p := n.lookup(name); p != nil {
 			n.recent.put(port, p)
-			p.shard.push(item{p: p, msg: msg}, mayWait)
+			p.shard.push(item{p: p, msg: slices.Clone(msg)}, mayWait)
 		}
 		return
 	}

@@ -120,6 +120,41 @@ func TestRemoteSendConvertsAndRefuses(t *testing.T) {
 	}
 }
 
+// TestRemoteBurstToADyingPort: messages that arrive together reach their
+// port together (in one item of its shard's queue), and when one of them
+// kills the port, the ones after it vanish, as they would one by one.
+func TestRemoteBurstToADyingPort(t *testing.T) {
+	a, b := pair(t, func(c *node.Config) { c.Shards = 1 }) // one queue: the marker comes last
+	seen := make(chan int64, 200)
+	dying := b.Port(func(c *node.Context, msg []any) error {
+		i := msg[0].(int64)
+		seen <- i
+		if i == 5 {
+			return errors.New("five")
+		}
+		return nil
+	})
+	died := make(chan []any, 1)
+	b.Monitor(dying, node.Func(func(r []any) { died <- r }))
+	marker, markers := inbox(b)
+	for i := range 200 {
+		a.Send(dying, i)
+	}
+	a.Send(marker, "after")
+	recv(t, markers) // everything before it has been handed to its port
+	if r := recv(t, died); fmt.Sprint(r) != "[die five]" {
+		t.Errorf("the port died with %v", r)
+	}
+	close(seen)
+	var got []int64
+	for i := range seen {
+		got = append(got, i)
+	}
+	if want := []int64{0, 1, 2, 3, 4, 5}; !slices.Equal(got, want) {
+		t.Errorf("the port saw %v, want %v", got, want)
+	}
+}
+
 func TestRemoteMonitors(t *testing.T) {
 	a, b := pair(t)
 	reasons := make(chan string, 10)

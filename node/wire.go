@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,15 +83,16 @@ func (c *conn) send(port string, msg []any, mayWait bool) {
 		if len(b) > c.limit {
 			return b, errQueueFull
 		}
-		out, err := c.enc.AppendMessage(b, port, msg)
+		out, err := aemp.AppendMessage(c.enc, b, port, msg)
 		if err != nil && errors.Is(err, aemp.ErrNotInModel) {
 			// Encoders take the model and Go's scalars; anything else
-			// (a []string, a struct…) goes through Normalize first.
-			norm, nerr := aemp.NormalizeFrame(msg)
+			// (a []string, a struct…) goes through Normalize first, in a
+			// copy, so that msg itself does not escape.
+			norm, nerr := aemp.NormalizeFrame(slices.Clone(msg))
 			if nerr != nil {
 				return b, nerr
 			}
-			return c.enc.AppendMessage(b, port, norm)
+			return aemp.AppendMessage(c.enc, b, port, norm)
 		}
 		return out, err
 	}
@@ -128,7 +130,8 @@ func (c *conn) sendFailed(err error) {
 // lazy decoder (msgpack), messages to ports reach their port's executor
 // still encoded, and it decodes them, in parallel with this reader; the
 // messages that arrived together go to their shard together, under one
-// lock, in order. Anything else that comes between (a frame routed here, a
+// lock, in order, and consecutive messages to one port as one item (their
+// rests joined). Anything else that comes between (a frame routed here, a
 // failure) hands them on first.
 func (c *conn) read() {
 	d := c.al.NewDecoder()
@@ -137,25 +140,26 @@ func (c *conn) read() {
 		dec = eager{d}
 	}
 	var (
-		run []item // for one shard, not yet pushed
-		to  *shard
+		run  []item // for one shard, not yet pushed
+		held int    // messages in run
+		to   *shard
 	)
 	flush := func() {
 		if len(run) > 0 {
-			to.pushAll(run, true)
+			to.pushAll(run, held, true)
 			clear(run)
-			run = run[:0]
+			run, held = run[:0], 0
 		}
 	}
 	for {
-		if dec.Buffered() == 0 || len(run) == maxRun {
+		if dec.Buffered() == 0 || held == maxRun {
 			flush() // the next frame may be a while
 		}
 		frame, port, rest, err := dec.DecodeLazy()
 		if err == nil {
 			c.heard.Store(true)
 		}
-		if rest == nil {
+		if rest.Len() == 0 {
 			flush() // before the frame, and before the link's failure
 			if err == nil {
 				err = c.l.n.route(c, frame)
@@ -174,6 +178,10 @@ func (c *conn) read() {
 			flush()
 			to = p.shard
 		}
+		held++
+		if last := len(run) - 1; last >= 0 && run[last].p == p && run[last].rest.Join(rest) {
+			continue
+		}
 		run = append(run, item{p: p, rest: rest, src: c.l.src})
 	}
 }
@@ -181,9 +189,9 @@ func (c *conn) read() {
 // eager is a LazyDecoder that decodes every frame at once (JSON, CBOR).
 type eager struct{ aemp.Decoder }
 
-func (e eager) DecodeLazy() ([]any, []byte, []byte, error) {
+func (e eager) DecodeLazy() ([]any, []byte, aemp.Rest, error) {
 	frame, err := e.Decode()
-	return frame, nil, nil, err
+	return frame, nil, aemp.Rest{}, err
 }
 
 func (eager) Buffered() int { return 0 }

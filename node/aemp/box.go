@@ -1,7 +1,8 @@
 package aemp
 
 import (
-	"hash/maphash"
+	"encoding/binary"
+	"math/bits"
 	"unsafe"
 )
 
@@ -24,7 +25,6 @@ import (
 //   - Small integers are free (the runtime keeps them boxed); floats, long
 //     byte strings and lists cost an ordinary allocation.
 type boxer struct {
-	seed   maphash.Seed
 	intern [internSize]internEntry
 	bslab  []byte   // bytes not yet handed out
 	lslab  []any    // list slots not yet handed out
@@ -79,16 +79,37 @@ func (b *boxer) list(n int) []any {
 }
 
 const (
-	internSize   = 256 // entries in the intern table; a power of two
-	internMaxLen = 32  // longer strings are not interned
+	internBits   = 8               // log2 of internSize
+	internSize   = 1 << internBits // entries in the intern table
+	internMaxLen = 32              // longer strings are not interned
 )
+
+// internSlot hashes p (1 to internMaxLen bytes) to a slot of the intern
+// table, from a few words of it. It needs no seed and no resistance to
+// collisions: a collision only makes a string miss.
+func internSlot(p []byte) uint {
+	n := len(p)
+	var x uint64
+	switch le := binary.LittleEndian; {
+	case n > 16:
+		x = le.Uint64(p) ^ bits.RotateLeft64(le.Uint64(p[n/2-4:]), 21) ^ bits.RotateLeft64(le.Uint64(p[n-8:]), 42)
+	case n >= 8:
+		x = le.Uint64(p) ^ bits.RotateLeft64(le.Uint64(p[n-8:]), 29)
+	case n >= 4:
+		x = uint64(le.Uint32(p)) | uint64(le.Uint32(p[n-4:]))<<32
+	default:
+		x = uint64(p[0]) | uint64(p[n/2])<<8 | uint64(p[n-1])<<16
+	}
+	x = (x ^ uint64(n)) * 0x9e3779b97f4a7c15
+	return uint(x >> (64 - internBits))
+}
 
 type internEntry struct {
 	s string // the key; equal to v's string
 	v any    // the boxed string
 }
 
-func newBoxer() *boxer { return &boxer{seed: maphash.MakeSeed()} }
+func newBoxer() *boxer { return &boxer{} }
 
 // str boxes the bytes of a string. p may alias a read buffer: it is copied.
 func (b *boxer) str(p []byte) any {
@@ -98,7 +119,7 @@ func (b *boxer) str(p []byte) any {
 	if len(p) > internMaxLen {
 		return b.string(p)
 	}
-	e := &b.intern[maphash.Bytes(b.seed, p)&(internSize-1)]
+	e := &b.intern[internSlot(p)]
 	if e.v != nil && e.s == string(p) {
 		return e.v
 	}

@@ -32,3 +32,9 @@ func SetForge(on bool) (restore func()) {
 
 // LayoutOK reports the start-up check of the interface layout.
 func LayoutOK() bool { return layoutOK() }
+
+// RestOf makes a Rest of b, as if a decoder had given it out.
+func RestOf(b []byte) Rest { return Rest{b: b} }
+
+// ChunkOf identifies the chunk r was carved from (nil: none).
+func ChunkOf(r Rest) any { return r.c }

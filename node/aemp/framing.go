@@ -3,6 +3,7 @@ package aemp
 import (
 	"bufio"
 	"io"
+	"slices"
 )
 
 // Framing names for the greeting and the auth line.
@@ -34,6 +35,18 @@ type Encoder interface {
 	// AppendMessage is Append for the frame [port, msg…], without building
 	// that slice.
 	AppendMessage(dst []byte, port string, msg []any) ([]byte, error)
+}
+
+// AppendMessage is e.AppendMessage(dst, port, msg), except that msg does not
+// escape to the heap: a caller's slice, such as the arguments of a
+// variadic call, can stay on its stack. (A call through the Encoder
+// interface makes the compiler assume that msg escapes; Msgpack's encoder
+// is called directly, and others are given a copy of msg.)
+func AppendMessage(e Encoder, dst []byte, port string, msg []any) ([]byte, error) {
+	if m, ok := e.(*msgpackEncoder); ok {
+		return m.AppendMessage(dst, port, msg)
+	}
+	return e.AppendMessage(dst, port, slices.Clone(msg))
 }
 
 // A Decoder reads frames written back to back in one framing. It is not safe

@@ -1,10 +1,6 @@
 package aemp
 
-import (
-	"errors"
-
-	"github.com/tetherkit/tether/internal/mp"
-)
+import "errors"
 
 // Lazy decoding splits a frame's work in two: the link's reader checks each
 // frame and finds the port it is for; whoever runs that port decodes it. On
@@ -19,75 +15,52 @@ type LazyDecoder interface {
 	// DecodeLazy reads the next frame and checks all of it, with the errors
 	// of Decode. When the frame is an array whose first element is a
 	// non-empty string, it may return that string's bytes as to, valid
-	// until the next call, and the other elements, still encoded, as rest:
-	// a copy that belongs to the caller, for an Unpacker of the same
-	// framing. Otherwise it returns the frame decoded, as Decode would, and
-	// a nil rest.
-	DecodeLazy() (frame []any, to, rest []byte, err error)
+	// until the next call, and the other elements, still encoded, as rest,
+	// for an Unpacker of the same framing. Otherwise it returns the frame
+	// decoded, as Decode would, and an empty rest.
+	DecodeLazy() (frame []any, to []byte, rest Rest, err error)
 	// Buffered returns how many bytes have been read but not yet decoded.
 	// When it is zero, the next call may wait for the network: the moment
 	// for a caller to hand on what it has batched.
 	Buffered() int
 }
 
-// An Unpacker decodes the rest of frames that a LazyDecoder left encoded.
-// It keeps slabs and an intern table like a decoder's, so it is cheap to
-// reuse and not safe for concurrent use: give each goroutine its own.
-type Unpacker struct {
-	d msgpackDecoder
-}
-
-// NewUnpacker returns an Unpacker for the rests of msgpack decoders whose
-// Limits are lim or smaller (zero fields take their defaults).
-func NewUnpacker(lim Limits) *Unpacker {
-	return &Unpacker{d: msgpackDecoder{lim: lim.withDefaults(), box: newBoxer()}}
-}
-
-// Unpack decodes rest, which a LazyDecoder returned, into the list of the
-// frame's elements after the first. The list and the values in it belong
-// to the caller. Rest was checked when it was read, so Unpack fails only if
-// rest is something else.
-func (u *Unpacker) Unpack(rest []byte) ([]any, error) {
-	u.d.elems = 0
-	list, n, err := u.d.fastFrame(rest)
-	if err != nil || n != len(rest) {
-		return nil, errBadRest
-	}
-	return list, nil
-}
-
-var errBadRest = frameErr(FramingMsgpack, "unpack", ErrMalformedFrame, "not the rest of a frame from DecodeLazy")
-
 // errEager: the frame is not [port, …]; decode it whole.
 var errEager = errors.New("frame is decoded eagerly")
-
-const (
-	restSlab    = 32 << 10 // bytes per rest-slab chunk
-	restSlabMax = 2 << 10  // larger rests get their own allocation
-)
 
 func (d *msgpackDecoder) Buffered() int { return d.r.Buffered() }
 
 // DecodeLazy is Decode that leaves [port, …] frames encoded.
-func (d *msgpackDecoder) DecodeLazy() ([]any, []byte, []byte, error) {
+func (d *msgpackDecoder) DecodeLazy() ([]any, []byte, Rest, error) {
 	b, err := d.r.Peek(1)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, Rest{}, err
 	}
 	if c := b[0]; c&0xf0 != 0x90 && c != 0xdc && c != 0xdd {
-		return nil, nil, nil, frameErr(FramingMsgpack, "decode", ErrMalformedFrame, "frame is not an array (code %#x)", c)
+		return nil, nil, Rest{}, frameErr(FramingMsgpack, "decode", ErrMalformedFrame, "frame is not an array (code %#x)", c)
 	}
 	b, _ = d.r.Peek(min(d.r.Buffered(), d.lim.MaxFrameSize))
 	d.elems = 0
 	to, body, count, n, err := d.checkFrame(b)
+	for err == errShort && len(b) < min(d.r.Size(), d.lim.MaxFrameSize) {
+		// The frame goes on past what is buffered: read on, as long as
+		// the buffer can hold it. (If the stream ends or fails first,
+		// Decode, below, reports it as it would have.)
+		if _, perr := d.r.Peek(len(b) + 1); perr != nil {
+			break
+		}
+		b, _ = d.r.Peek(min(d.r.Buffered(), d.lim.MaxFrameSize))
+		d.elems = 0
+		to, body, count, n, err = d.checkFrame(b)
+	}
 	switch {
 	case err == errEager, err == errShort:
 		frame, err := d.Decode()
-		return frame, nil, nil, err
+		return frame, nil, Rest{}, err
 	case err != nil:
-		return nil, nil, nil, err
+		return nil, nil, Rest{}, err
 	}
-	rest := d.carveRest(count, body)
+	rest := d.rests.carve(count, body)
 	_, _ = d.r.Discard(n) // buffered: cannot fail; to stays valid until the next read
 	return nil, to, rest, nil
 }
@@ -142,22 +115,6 @@ func (d *msgpackDecoder) checkFrame(b []byte) (to, body []byte, count, n int, er
 		}
 	}
 	return to, b[start:f.i], elems - 1, f.i, nil
-}
-
-// carveRest copies body, the encoding of count elements, behind an array
-// head into the decoder's rest slab. The slab holds no pointers, so queued
-// rests cost the garbage collector nothing to scan.
-func (d *msgpackDecoder) carveRest(count int, body []byte) []byte {
-	size := len(body) + 5
-	if size > restSlabMax {
-		return append(mp.AppendArrayHead(make([]byte, 0, size), count), body...)
-	}
-	if size > cap(d.rslab)-len(d.rslab) {
-		d.rslab = make([]byte, 0, restSlab)
-	}
-	start := len(d.rslab)
-	d.rslab = append(mp.AppendArrayHead(d.rslab, count), body...)
-	return d.rslab[start:len(d.rslab):len(d.rslab)]
 }
 
 // skip checks one value as value would decode it, without decoding it.

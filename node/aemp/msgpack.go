@@ -177,9 +177,9 @@ type msgpackDecoder struct {
 	lim   Limits
 	box   *boxer
 	elems int
-	stack []any  // elements of the lists being decoded
-	buf   []byte // a string or byte string not wholly in r's buffer
-	rslab []byte // rests of frames not yet handed out (see DecodeLazy)
+	stack []any    // elements of the lists being decoded
+	buf   []byte   // a string or byte string not wholly in r's buffer
+	rests restSlab // where DecodeLazy puts rests
 }
 
 func newMsgpackDecoder(r *bufio.Reader, lim Limits) Decoder {

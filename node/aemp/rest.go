@@ -1,0 +1,138 @@
+package aemp
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/tetherkit/tether/internal/mp"
+)
+
+// A Rest is what a LazyDecoder left encoded of one or more frames [port, …]
+// to one port: the elements after the port, for an Unpacker to decode,
+// message by message. The zero Rest is empty.
+//
+// A Rest's bytes are the decoder's, lent: small rests are carved from
+// chunks that go back to a pool, to be read into again, once every rest
+// carved from them has been unpacked. So unpack each Rest once, and do not
+// keep copies of it; a Rest dropped before it is used up costs nothing but
+// the chunk's return to the pool (the garbage collector takes it instead).
+type Rest struct {
+	b []byte     // capacity to the end of the chunk, for Join
+	c *restChunk // nil: b has an allocation of its own
+}
+
+// Len returns the number of encoded bytes left in r.
+func (r Rest) Len() int { return len(r.b) }
+
+// Join appends next to r, without copying, when next lies right after r
+// in the same chunk — as consecutive rests from one LazyDecoder usually do
+// — and reports whether it could. If it could not, r and next stay apart.
+func (r *Rest) Join(next Rest) bool {
+	n := len(r.b)
+	if n == 0 || len(next.b) == 0 || r.c == nil || next.c != r.c || cap(r.b)-n < len(next.b) || &r.b[:n+1][n] != &next.b[0] {
+		return false
+	}
+	r.b = r.b[:n+len(next.b)]
+	return true
+}
+
+const (
+	restChunkSize = 32 << 10 // bytes per rest chunk
+	restMaxPooled = 2 << 10  // larger rests get their own allocation
+)
+
+// A restChunk is a block of rests. The decoder carving from it adds what
+// it carved once it moves on to another chunk, and Unpackers take off what
+// they have unpacked: owed reaches zero exactly once, when both are done,
+// and whoever brings it there returns the chunk to the pool.
+type restChunk struct {
+	buf  [restChunkSize]byte
+	owed atomic.Int64
+}
+
+var restChunks = sync.Pool{New: func() any { return new(restChunk) }}
+
+// settle adds n to what the chunk is owed, and recycles it at zero.
+func (c *restChunk) settle(n int) {
+	if n != 0 && c.owed.Add(int64(n)) == 0 {
+		restChunks.Put(c)
+	}
+}
+
+// A restSlab is the chunk a decoder carves rests from.
+type restSlab struct {
+	c    *restChunk
+	used int
+}
+
+// carve copies body, the encoding of count elements, behind an array head
+// into the slab. The chunks hold no pointers, so queued rests cost the
+// garbage collector nothing to scan, and they are recycled, so a busy link
+// allocates none.
+func (s *restSlab) carve(count int, body []byte) Rest {
+	size := len(body) + 5
+	if size > restMaxPooled {
+		return Rest{b: append(mp.AppendArrayHead(make([]byte, 0, size), count), body...)}
+	}
+	if s.c == nil || size > restChunkSize-s.used {
+		if s.c != nil {
+			s.c.settle(s.used) // the decoder moves on
+		}
+		s.c, s.used = restChunks.Get().(*restChunk), 0
+	}
+	start := s.used
+	b := append(mp.AppendArrayHead(s.c.buf[start:start], count), body...)
+	s.used += len(b)
+	return Rest{b: s.c.buf[start:s.used], c: s.c}
+}
+
+// An Unpacker decodes the rests that a LazyDecoder left encoded. It keeps
+// slabs and an intern table like a decoder's, so it is cheap to reuse and
+// not safe for concurrent use: give each goroutine its own.
+type Unpacker struct {
+	d    msgpackDecoder
+	owe  *restChunk // the chunk of the rests being unpacked
+	owed int        // bytes unpacked from owe, not yet taken off its count
+}
+
+// NewUnpacker returns an Unpacker for the rests of msgpack decoders whose
+// Limits are lim or smaller (zero fields take their defaults).
+func NewUnpacker(lim Limits) *Unpacker {
+	return &Unpacker{d: msgpackDecoder{lim: lim.withDefaults(), box: newBoxer()}}
+}
+
+// Unpack decodes the first message in r into the list of that frame's
+// elements after the port, and takes it off r. The list and the values in
+// it belong to the caller: nothing in them refers to r's bytes, which go
+// back to the decoder once r is used up. Rests were checked when they were
+// read, so Unpack fails only on an empty Rest.
+func (u *Unpacker) Unpack(r *Rest) ([]any, error) {
+	u.d.elems = 0
+	list, n, err := u.d.fastFrame(r.b)
+	if err != nil {
+		return nil, errBadRest
+	}
+	r.b = r.b[n:]
+	if r.c != nil {
+		if r.c != u.owe {
+			u.settle()
+			u.owe = r.c
+		}
+		u.owed += n
+		if len(r.b) == 0 {
+			u.settle()
+		}
+	}
+	return list, nil
+}
+
+// settle takes what was unpacked off the count of its chunk. (Once per
+// rest, not per message: the count is shared with other goroutines.)
+func (u *Unpacker) settle() {
+	if u.owe != nil {
+		u.owe.settle(-u.owed)
+		u.owe, u.owed = nil, 0
+	}
+}
+
+var errBadRest = frameErr(FramingMsgpack, "unpack", ErrMalformedFrame, "not the rest of a frame from DecodeLazy")
