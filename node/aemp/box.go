@@ -26,11 +26,31 @@ import (
 //     byte strings and lists cost an ordinary allocation.
 type boxer struct {
 	intern [internSize]internEntry
-	bslab  []byte   // bytes not yet handed out
-	lslab  []any    // list slots not yet handed out
-	islab  []int64  // boxed int64s
-	hslab  [][]byte // boxed byte-slice headers
-	sslab  []string // boxed string headers
+	bslab  slab[byte]   // byte and string contents
+	lslab  slab[any]    // list elements
+	islab  slab[int64]  // boxed int64s
+	hslab  slab[[]byte] // boxed byte-slice headers
+	sslab  slab[string] // boxed string headers
+}
+
+// A slab hands out the elements of a chunk, and allocates a new chunk when
+// one runs out. It counts what it has handed out instead of reslicing the
+// chunk, so that handing out writes no pointer: no write barrier while the
+// garbage collector runs.
+type slab[T any] struct {
+	chunk []T
+	used  int
+}
+
+// take returns n fresh elements, with the capacity cut to n, from a chunk
+// of size elements (n <= size).
+func (s *slab[T]) take(n, size int) []T {
+	if n > len(s.chunk)-s.used {
+		s.chunk, s.used = make([]T, size), 0
+	}
+	e := s.chunk[s.used : s.used+n : s.used+n]
+	s.used += n
+	return e
 }
 
 const (
@@ -50,32 +70,22 @@ func (b *boxer) bytes(p []byte) any {
 	if !forge {
 		return c
 	}
-	if len(b.hslab) == cap(b.hslab) {
-		b.hslab = make([][]byte, 0, slabValues)
-	}
-	b.hslab = append(b.hslab, c)
-	return boxAt(bytesType, unsafe.Pointer(&b.hslab[len(b.hslab)-1]))
+	h := b.hslab.take(1, slabValues)
+	h[0] = c
+	return boxAt(bytesType, unsafe.Pointer(&h[0]))
 }
 
 // carve returns a copy of p (len(p) <= slabMaxLen) in the byte slab, with
 // its capacity cut to its length.
 func (b *boxer) carve(p []byte) []byte {
-	if len(p) > cap(b.bslab)-len(b.bslab) {
-		b.bslab = make([]byte, 0, slabBytes)
-	}
-	start := len(b.bslab)
-	b.bslab = append(b.bslab, p...)
-	return b.bslab[start:len(b.bslab):len(b.bslab)]
+	c := b.bslab.take(len(p), slabBytes)
+	copy(c, p)
+	return c
 }
 
 // list returns a fresh list of n elements (n <= slabMaxList).
 func (b *boxer) list(n int) []any {
-	if n > cap(b.lslab)-len(b.lslab) {
-		b.lslab = make([]any, 0, slabSlots)
-	}
-	start := len(b.lslab)
-	b.lslab = b.lslab[:start+n]
-	return b.lslab[start : start+n : start+n] // capped: appending copies
+	return b.lslab.take(n, slabSlots) // capped: appending copies
 }
 
 const (
@@ -136,11 +146,9 @@ func (b *boxer) string(p []byte) any {
 		return boxString(p)
 	}
 	c := b.carve(p) // never handed out as bytes, so never written again
-	if len(b.sslab) == cap(b.sslab) {
-		b.sslab = make([]string, 0, slabValues)
-	}
-	b.sslab = append(b.sslab, unsafe.String(&c[0], len(c)))
-	return boxAt(stringType, unsafe.Pointer(&b.sslab[len(b.sslab)-1]))
+	h := b.sslab.take(1, slabValues)
+	h[0] = unsafe.String(&c[0], len(c))
+	return boxAt(stringType, unsafe.Pointer(&h[0]))
 }
 
 // key returns the bytes of a map key as a string, interned like str.
@@ -159,11 +167,9 @@ func (b *boxer) int(x int64) any {
 	if !forge || uint64(x) < 256 { // the runtime boxes these for free
 		return x
 	}
-	if len(b.islab) == cap(b.islab) {
-		b.islab = make([]int64, 0, slabValues)
-	}
-	b.islab = append(b.islab, x)
-	return boxAt(int64Type, unsafe.Pointer(&b.islab[len(b.islab)-1]))
+	h := b.islab.take(1, slabValues)
+	h[0] = x
+	return boxAt(int64Type, unsafe.Pointer(&h[0]))
 }
 
 // float boxes a float.
