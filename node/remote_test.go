@@ -94,6 +94,34 @@ func TestTwoNodesExchangeMessages(t *testing.T) {
 	}
 }
 
+// TestRemoteSendDoesNotAllocate: a Send to another node keeps neither its
+// argument list nor anything else per message: with values that box for
+// free (a constant string, a small int), the sender allocates nothing, and
+// the receiver about nothing (its slabs and chunks are shared by many
+// messages). If the argument list escaped, each Send would cost one.
+func TestRemoteSendDoesNotAllocate(t *testing.T) {
+	a, b := pair(t)
+	const runs = 20000
+	var got int // on b's executor
+	all := make(chan struct{})
+	to := b.Port(func(*node.Context, []any) error {
+		if got++; got == runs+2 { // AllocsPerRun runs f once more, to warm up
+			close(all)
+		}
+		return nil
+	})
+	a.Send(to, "warm", 1) // the link comes up
+	allocs := testing.AllocsPerRun(runs, func() { a.Send(to, "m", 7) })
+	if allocs > 0.5 {
+		t.Errorf("%.2f allocations per remote Send, want about none", allocs)
+	}
+	select {
+	case <-all:
+	case <-patientCtx(t).Done():
+		t.Fatalf("%d messages have not all arrived", runs+2)
+	}
+}
+
 // TestRemoteSendConvertsAndRefuses: Go values outside the message model
 // travel as Normalize converts them, whether the encoder takes them as they
 // are (int, float32) or they need a converted copy ([]string, a named
