@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -244,18 +243,26 @@ func (n *Node) Send(port string, msg ...any) { n.send(port, msg, true) }
 // argument list of a Send to another node can stay on the caller's stack.
 func (n *Node) send(port string, msg []any, mayWait bool) {
 	if p := n.recent.get(port); p != nil {
-		p.shard.push(item{p: p, msg: slices.Clone(msg)}, mayWait)
+		p.shard.push(item{p: p, msg: own(msg)}, mayWait)
 		return
 	}
 	node, name := splitPort(port)
 	if node == n.id {
 		if p := n.lookup(name); p != nil {
 			n.recent.put(port, p)
-			p.shard.push(item{p: p, msg: slices.Clone(msg)}, mayWait)
+			p.shard.push(item{p: p, msg: own(msg)}, mayWait)
 		}
 		return
 	}
 	n.sendRemote(node, name, msg, mayWait)
+}
+
+// own returns a copy of msg for a local port to keep. (make and copy: the
+// compiler turns them into one allocation without zeroing.)
+func own(msg []any) []any {
+	m := make([]any, len(msg))
+	copy(m, msg)
+	return m
 }
 
 // Kill kills port: with no reason a normal death, otherwise an abnormal
