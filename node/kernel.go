@@ -28,6 +28,12 @@ type shard struct {
 
 	ctx    Context        // reused for each delivery: valid only during a callback
 	unpack *aemp.Unpacker // decodes the rests of frames links left encoded
+
+	// The tag handler deliver found last, for the next message with the
+	// same tag to the same port; setHandler forgets it.
+	hPort *port
+	hTag  string
+	hCb   Callback
 }
 
 // item is work for a port: a message to deliver, or a function to run in

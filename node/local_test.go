@@ -82,6 +82,31 @@ func TestSendOrderAndTags(t *testing.T) {
 	})
 }
 
+// TestHandlerChangesTakeEffectAtOnce: a handler that replaces or removes
+// its tag's handler changes where the very next message with that tag goes,
+// even one queued before the change (deliver remembers the last handler it
+// found, and must forget it).
+func TestHandlerChangesTakeEffectAtOnce(t *testing.T) {
+	inBubble(t, func(t *testing.T, n *node.Node) {
+		var r recorder
+		p := n.Port(func(c *node.Context, msg []any) error { r.add("default %v", msg); return nil })
+		second := func(c *node.Context, msg []any) error {
+			r.add("second %v", msg)
+			c.Rcv("t", nil)
+			return nil
+		}
+		n.Rcv(p, "t", func(c *node.Context, msg []any) error {
+			r.add("first %v", msg)
+			c.Rcv("t", second)
+			return nil
+		})
+		for i := range 4 {
+			n.Send(p, "t", i)
+		}
+		r.expect(t, "first [0]", "second [1]", "default [t 2]", "default [t 3]")
+	})
+}
+
 func TestPortIDs(t *testing.T) {
 	inBubble(t, func(t *testing.T, n *node.Node) {
 		a, b := n.Port(nil), n.Port(nil)

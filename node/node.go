@@ -324,6 +324,7 @@ func (n *Node) shardKill(p *port, reason []any) {
 	}
 	p.dead = true
 	p.cb, p.tags = nil, nil
+	p.shard.hPort = nil
 	n.unlist(p)
 	if p.mons == nil {
 		p.mons = &monitors{} // keeps the reason for monitors set from now on

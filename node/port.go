@@ -87,6 +87,7 @@ func (c *Context) Wrap(fn func(c *Context)) func() {
 }
 
 func setHandler(p *port, tag string, cb Callback) {
+	p.shard.hPort = nil
 	if cb == nil {
 		delete(p.tags, tag)
 		return
@@ -103,8 +104,11 @@ func (n *Node) deliver(c *Context, msg []any) {
 	var cb Callback
 	if len(msg) > 0 && p.tags != nil {
 		if tag, ok := msg[0].(string); ok {
-			if h, ok := p.tags[tag]; ok {
+			if s := p.shard; s.hPort == p && s.hTag == tag {
+				cb, msg = s.hCb, msg[1:]
+			} else if h, ok := p.tags[tag]; ok {
 				cb, msg = h, msg[1:]
+				s.hPort, s.hTag, s.hCb = p, tag, h
 			}
 		}
 	}
