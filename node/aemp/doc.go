@@ -48,8 +48,12 @@
 // [CBOR] for Perl peers (Perl lists cbor first), and [Msgpack], which Go
 // nodes list first and so use between themselves. Storable is never
 // offered. Msgpack's decoders are also [LazyDecoder]s: they can check a
-// frame [port, …] and leave the rest encoded for an [Unpacker] on another
-// goroutine, which is how a node spreads decoding over its executors.
+// frame [port, …] and leave the rest encoded, as a [Rest], for an
+// [Unpacker] on another goroutine, which is how a node spreads decoding
+// over its executors. Consecutive rests join into one ([Rest.Join]), and
+// their buffers are recycled once unpacked, so a busy link allocates
+// little for them. [AppendMessage] encodes a message without letting the
+// caller's slice escape.
 //
 // Every decoder is bounded by [Limits] — frame size, nesting depth, number
 // of values — and checks each declared length against them before it

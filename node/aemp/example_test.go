@@ -140,3 +140,43 @@ func ExampleParseKill() {
 	// OGAPPWTAfc true [die asked to die]
 	// [ mon1 OGAPPWTAfc]
 }
+
+// A reader that routes frames without decoding them: DecodeLazy finds the
+// port, consecutive messages to one port join into one Rest, and an
+// Unpacker (on whatever goroutine runs the port) decodes them one by one.
+func ExampleLazyDecoder() {
+	var wire bytes.Buffer
+	enc := aemp.Msgpack.NewEncoder(&wire, aemp.Limits{})
+	for i := range 3 {
+		_ = enc.Encode([]any{"inbox", "tick", int64(i)})
+	}
+	dec := aemp.Msgpack.NewDecoder(bufio.NewReader(&wire), aemp.Limits{}).(aemp.LazyDecoder)
+
+	var runs []aemp.Rest // messages for "inbox", still encoded
+	for range 3 {
+		_, port, rest, err := dec.DecodeLazy()
+		if err != nil || string(port) != "inbox" {
+			log.Fatal(port, err)
+		}
+		if len(runs) == 0 || !runs[len(runs)-1].Join(rest) {
+			runs = append(runs, rest)
+		}
+	}
+	fmt.Println(len(runs), "run")
+
+	u := aemp.NewUnpacker(aemp.Limits{})
+	for i := range runs {
+		for runs[i].Len() > 0 {
+			msg, err := u.Unpack(&runs[i])
+			if err != nil {
+				log.Fatal(err)
+			}
+			fmt.Println(msg)
+		}
+	}
+	// Output:
+	// 1 run
+	// [tick 0]
+	// [tick 1]
+	// [tick 2]
+}
