@@ -34,7 +34,7 @@ func SetForge(on bool) (restore func()) {
 func LayoutOK() bool { return layoutOK() }
 
 // RestOf makes a Rest of b, as if a decoder had given it out.
-func RestOf(b []byte) Rest { return Rest{b: b} }
+func RestOf(b []byte) Rest { return Rest{c: &restChunk{buf: b}, end: len(b)} }
 
 // ChunkOf identifies the chunk r was carved from (nil: none).
 func ChunkOf(r Rest) any { return r.c }

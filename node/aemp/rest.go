@@ -17,22 +17,21 @@ import (
 // keep copies of it; a Rest dropped before it is used up costs nothing but
 // the chunk's return to the pool (the garbage collector takes it instead).
 type Rest struct {
-	b []byte     // capacity to the end of the chunk, for Join
-	c *restChunk // nil: b has an allocation of its own
+	c        *restChunk // nil: the zero Rest
+	off, end int        // the bytes in c.buf
 }
 
 // Len returns the number of encoded bytes left in r.
-func (r Rest) Len() int { return len(r.b) }
+func (r Rest) Len() int { return r.end - r.off }
 
 // Join appends next to r, without copying, when next lies right after r
 // in the same chunk — as consecutive rests from one LazyDecoder usually do
 // — and reports whether it could. If it could not, r and next stay apart.
 func (r *Rest) Join(next Rest) bool {
-	n := len(r.b)
-	if n == 0 || len(next.b) == 0 || r.c == nil || next.c != r.c || cap(r.b)-n < len(next.b) || &r.b[:n+1][n] != &next.b[0] {
+	if r.c == nil || next.c != r.c || next.off != r.end || r.off == r.end || next.off == next.end {
 		return false
 	}
-	r.b = r.b[:n+len(next.b)]
+	r.end = next.end
 	return true
 }
 
@@ -41,16 +40,20 @@ const (
 	restMaxPooled = 2 << 10  // larger rests get their own allocation
 )
 
-// A restChunk is a block of rests. The decoder carving from it adds what
-// it carved once it moves on to another chunk, and Unpackers take off what
-// they have unpacked: owed reaches zero exactly once, when both are done,
-// and whoever brings it there returns the chunk to the pool.
+// A restChunk is a block of rests, or one large rest. The decoder carving
+// from a pooled chunk adds what it carved once it moves on to another
+// chunk, and Unpackers take off what they have unpacked: owed reaches zero
+// exactly once, when both are done, and whoever brings it there returns
+// the chunk to the pool.
 type restChunk struct {
-	buf  [restChunkSize]byte
-	owed atomic.Int64
+	buf    []byte
+	owed   atomic.Int64
+	pooled bool
 }
 
-var restChunks = sync.Pool{New: func() any { return new(restChunk) }}
+var restChunks = sync.Pool{New: func() any {
+	return &restChunk{buf: make([]byte, restChunkSize), pooled: true}
+}}
 
 // settle adds n to what the chunk is owed, and recycles it at zero.
 func (c *restChunk) settle(n int) {
@@ -66,13 +69,14 @@ type restSlab struct {
 }
 
 // carve copies body, the encoding of count elements, behind an array head
-// into the slab. The chunks hold no pointers, so queued rests cost the
+// into the slab. The chunks' bytes hold no pointers, so queued rests cost the
 // garbage collector nothing to scan, and they are recycled, so a busy link
 // allocates none.
 func (s *restSlab) carve(count int, body []byte) Rest {
 	size := len(body) + 5
 	if size > restMaxPooled {
-		return Rest{b: append(mp.AppendArrayHead(make([]byte, 0, size), count), body...)}
+		b := append(mp.AppendArrayHead(make([]byte, 0, size), count), body...)
+		return Rest{c: &restChunk{buf: b}, end: len(b)}
 	}
 	if s.c == nil || size > restChunkSize-s.used {
 		if s.c != nil {
@@ -83,7 +87,7 @@ func (s *restSlab) carve(count int, body []byte) Rest {
 	start := s.used
 	b := append(mp.AppendArrayHead(s.c.buf[start:start], count), body...)
 	s.used += len(b)
-	return Rest{b: s.c.buf[start:s.used], c: s.c}
+	return Rest{c: s.c, off: start, end: s.used}
 }
 
 // An Unpacker decodes the rests that a LazyDecoder left encoded. It keeps
@@ -107,19 +111,22 @@ func NewUnpacker(lim Limits) *Unpacker {
 // back to the decoder once r is used up. Rests were checked when they were
 // read, so Unpack fails only on an empty Rest.
 func (u *Unpacker) Unpack(r *Rest) ([]any, error) {
+	if r.c == nil {
+		return nil, errBadRest
+	}
 	u.d.elems = 0
-	list, n, err := u.d.fastFrame(r.b)
+	list, n, err := u.d.fastFrame(r.c.buf[r.off:r.end])
 	if err != nil {
 		return nil, errBadRest
 	}
-	r.b = r.b[n:]
-	if r.c != nil {
+	r.off += n
+	if r.c.pooled {
 		if r.c != u.owe {
 			u.settle()
 			u.owe = r.c
 		}
 		u.owed += n
-		if len(r.b) == 0 {
+		if r.off == r.end {
 			u.settle()
 		}
 	}
