@@ -39,19 +39,16 @@ func (d *msgpackDecoder) DecodeLazy() ([]any, []byte, Rest, error) {
 	if c := b[0]; c&0xf0 != 0x90 && c != 0xdc && c != 0xdd {
 		return nil, nil, Rest{}, frameErr(FramingMsgpack, "decode", ErrMalformedFrame, "frame is not an array (code %#x)", c)
 	}
-	b, _ = d.r.Peek(min(d.r.Buffered(), d.lim.MaxFrameSize))
-	d.elems = 0
-	to, body, count, n, err := d.checkFrame(b)
-	for err == errShort && len(b) < min(d.r.Size(), d.lim.MaxFrameSize) {
-		// The frame goes on past what is buffered: read on, as long as
-		// the buffer can hold it. (If the stream ends or fails first,
-		// Decode, below, reports it as it would have.)
-		if _, perr := d.r.Peek(len(b) + 1); perr != nil {
-			break
+	to, body, count, n, err := d.checkBuffered()
+	if buf := d.r.Buffered(); err == errShort && buf < min(d.r.Size(), d.lim.MaxFrameSize) {
+		// The frame runs on past what is buffered, as one cut by the end
+		// of a read does: read once more and check again. A frame still
+		// not whole (trickling in, or larger than the buffer) is left to
+		// Decode, which streams it, in time linear in its size; so do a
+		// stream that ends or fails, for Decode to report.
+		if _, perr := d.r.Peek(buf + 1); perr == nil {
+			to, body, count, n, err = d.checkBuffered()
 		}
-		b, _ = d.r.Peek(min(d.r.Buffered(), d.lim.MaxFrameSize))
-		d.elems = 0
-		to, body, count, n, err = d.checkFrame(b)
 	}
 	switch {
 	case err == errEager, err == errShort:
@@ -63,6 +60,14 @@ func (d *msgpackDecoder) DecodeLazy() ([]any, []byte, Rest, error) {
 	rest := d.rests.carve(count, body)
 	_, _ = d.r.Discard(n) // buffered: cannot fail; to stays valid until the next read
 	return nil, to, rest, nil
+}
+
+// checkBuffered is checkFrame on the bytes buffered, cut to the frame size
+// limit.
+func (d *msgpackDecoder) checkBuffered() (to, body []byte, count, n int, err error) {
+	b, _ := d.r.Peek(min(d.r.Buffered(), d.lim.MaxFrameSize))
+	d.elems = 0
+	return d.checkFrame(b)
 }
 
 // checkFrame checks the frame at the start of b (cut to the frame size

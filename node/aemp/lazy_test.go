@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"testing"
+	"testing/iotest"
 
 	"github.com/tetherkit/tether/node/aemp"
 )
@@ -16,9 +17,17 @@ import (
 // frame by frame: the same values, and the same errors.
 func checkLazy(t *testing.T, data []byte) {
 	t.Helper()
-	for _, size := range []int{16, 64 << 10} {
-		eager := aemp.Msgpack.NewDecoder(bufio.NewReaderSize(bytes.NewReader(data), size), fuzzLimits)
-		lazy := aemp.Msgpack.NewDecoder(bufio.NewReaderSize(bytes.NewReader(data), size), fuzzLimits).(aemp.LazyDecoder)
+	for _, c := range []struct {
+		size   int
+		source func([]byte) io.Reader
+	}{
+		{16, bytesReader},
+		{64 << 10, bytesReader},
+		{64 << 10, oneByteReader}, // frames trickle in: DecodeLazy hands them to Decode
+	} {
+		size := c.size
+		eager := aemp.Msgpack.NewDecoder(bufio.NewReaderSize(c.source(data), size), fuzzLimits)
+		lazy := aemp.Msgpack.NewDecoder(bufio.NewReaderSize(c.source(data), size), fuzzLimits).(aemp.LazyDecoder)
 		u := aemp.NewUnpacker(fuzzLimits)
 		for i := 0; ; i++ {
 			want, wantErr := eager.Decode()
@@ -45,6 +54,9 @@ func checkLazy(t *testing.T, data []byte) {
 		}
 	}
 }
+
+func bytesReader(b []byte) io.Reader   { return bytes.NewReader(b) }
+func oneByteReader(b []byte) io.Reader { return iotest.OneByteReader(bytes.NewReader(b)) }
 
 // sameErr: both nil, both the same stream error, or FrameErrors with the
 // same reason.
