@@ -22,8 +22,23 @@ type Config struct {
 	ID string
 
 	// Binds are the addresses to listen on ("host:port"; port 0 picks
-	// one). None: the node only connects out.
+	// one; host "*" or empty listens on every interface). None: the node
+	// is private — it only connects out, and others reach it only over
+	// the links it made.
 	Binds []string
+
+	// Seeds are the addresses ("host:port") of the seed nodes: the node
+	// keeps a link to each, resolving its address on every attempt, and
+	// registers with one of them, its master, which holds the registry
+	// and finds other nodes for it. A node whose seeds include itself is
+	// a global node; so is one that another node registers with. A node
+	// without seeds is its own master (its registry holds its own
+	// entries) until another registers with it.
+	Seeds []string
+
+	// Registry, if set, is called once by Start to make the registry's
+	// backend in place of the embedded one (the global nodes above).
+	Registry func(*Node) (Registry, error)
 
 	// Secret authenticates nodes to each other (hmac_sha3_512). Nodes
 	// without a shared secret can talk only over TLS.
@@ -77,6 +92,13 @@ type Limits struct {
 	SendQueue  int // bytes queued per link before the link fails (default 16 MiB)
 	Mailbox    int // messages a process may hold (default 1<<16)
 	MaxFrame   int // bytes in one frame received (default 16 MiB)
+
+	// The registry: the families and the keys in all that this node may
+	// own, and that a global node accepts from each node (defaults 1024
+	// and 16384). Past them DBSet fails with ErrRegistryLimit, and a
+	// global refuses the whole update (logged).
+	DBFamilies int
+	DBKeys     int
 }
 
 // Transport listens and dials; net.Listen and a net.Dialer are one.
@@ -113,6 +135,8 @@ func (c *Config) validate() error {
 	seti(&c.Limits.SendQueue, 16<<20)
 	seti(&c.Limits.Mailbox, 1<<16)
 	seti(&c.Limits.MaxFrame, 16<<20)
+	seti(&c.Limits.DBFamilies, 1024)
+	seti(&c.Limits.DBKeys, 16384)
 	seti(&c.Shards, runtime.GOMAXPROCS(0))
 	c.Clock = clock.Or(c.Clock)
 	if c.Rand == nil {
@@ -138,4 +162,40 @@ func (c *Config) validate() error {
 		return fmt.Errorf("node: Secure without Spawnable allows no spawns at all; list the names")
 	}
 	return nil
+}
+
+// bindAddress is the address to listen on for a bind: "*" as the host
+// means every interface.
+func bindAddress(b string) string {
+	if host, port, err := net.SplitHostPort(b); err == nil && host == "*" {
+		return net.JoinHostPort("", port)
+	}
+	return b
+}
+
+// listenAddrs returns the addresses a node listening on lns publishes
+// (family 'l): each listener's address, with an unspecified host (every
+// interface) replaced by the addresses of the interfaces.
+func listenAddrs(lns []net.Listener) []any {
+	out := []any{}
+	for _, ln := range lns {
+		a := ln.Addr().String()
+		host, port, err := net.SplitHostPort(a)
+		ip := net.ParseIP(host)
+		if err != nil || ip == nil || !ip.IsUnspecified() {
+			out = append(out, a)
+			continue
+		}
+		ifaddrs, err := net.InterfaceAddrs()
+		if err != nil {
+			out = append(out, a)
+			continue
+		}
+		for _, ia := range ifaddrs {
+			if ipn, ok := ia.(*net.IPNet); ok && !ipn.IP.IsLinkLocalUnicast() && (ip.To4() == nil || ipn.IP.To4() != nil) {
+				out = append(out, net.JoinHostPort(ipn.IP.String(), port))
+			}
+		}
+	}
+	return out
 }

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tetherkit/tether/addr"
 	"github.com/tetherkit/tether/clock"
 	"github.com/tetherkit/tether/node/aemp"
 	"github.com/tetherkit/tether/persistent"
@@ -35,7 +34,9 @@ type link struct {
 	monMu sync.Mutex
 
 	mu       sync.Mutex
-	addrs    []string
+	addrs    []string                        // known addresses (AddNode); none: ask the registry
+	next     int                             // the address to try next
+	noAddr   bool                            // the registry knew no address, when last asked
 	pc       *persistent.Conn[string, *conn] // outgoing attempts; nil when none are wanted
 	outgoing int                             // our handshakes with the peer under way
 	changed  chan struct{}                   // closed (and replaced) when cur changes or an incoming handshake ends
@@ -138,19 +139,25 @@ func (l *link) send(port string, msg []any, mayWait bool) {
 }
 
 // wantLocked makes sure a connection is being sought: an outgoing
-// persistent connection if addresses are known, and the connect timeout.
-// l.mu is held.
+// persistent connection, and the connect timeout. l.mu is held.
 func (l *link) wantLocked() {
 	if l.cur != nil {
 		return
 	}
 	if l.timer == nil {
 		l.timer = l.n.clk.AfterFunc(l.n.cfg.ConnectTimeout, l.connectTimeout)
+		l.noAddr = false
 	}
-	if l.pc == nil && len(l.addrs) > 0 {
+	if l.pc == nil {
 		l.pc = l.newPersistent()
 	}
 }
+
+// The transport_error texts of a link that did not come up in time.
+const (
+	textConnectTimeout = "connect timeout"
+	textNoAddress      = "no known address"
+)
 
 func (l *link) connectTimeout() {
 	l.mu.Lock()
@@ -159,12 +166,41 @@ func (l *link) connectTimeout() {
 		return
 	}
 	l.timer = nil
-	text := "connect timeout"
-	if len(l.addrs) == 0 {
-		text = "no known address"
+	text := textConnectTimeout
+	if l.noAddr {
+		text = textNoAddress
 	}
 	l.mu.Unlock()
 	l.fail(nil, text)
+}
+
+// errNoAddress: the registry knows no address of the peer.
+var errNoAddress = errors.New(textNoAddress)
+
+// Resolve returns the address to try next: the addresses AddNode gave, in
+// turn, or else those the peer published in the registry, asked on every
+// attempt (so a node that moved is found where it is now).
+func (l *link) Resolve(ctx context.Context) (string, error) {
+	l.mu.Lock()
+	addrs := l.addrs
+	l.mu.Unlock()
+	if len(addrs) == 0 {
+		found, ok, err := l.n.reg.Find(ctx, l.peer)
+		if err != nil {
+			return "", err
+		}
+		if !ok || len(found) == 0 {
+			l.mu.Lock()
+			l.noAddr = true
+			l.mu.Unlock()
+			return "", errNoAddress
+		}
+		addrs = found
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.next++
+	return addrs[(l.next-1)%len(addrs)], nil
 }
 
 // newPersistent makes the link's outgoing persistent connection. l.mu is
@@ -173,7 +209,7 @@ func (l *link) newPersistent() *persistent.Conn[string, *conn] {
 	n := l.n
 	pc, err := persistent.New(persistent.Config[string, *conn]{
 		ServerName: "node " + l.peer,
-		Resolver:   addr.NewList(l.addrs...),
+		Resolver:   l,
 		Connect:    func(ctx context.Context, a string) (*conn, error) { return l.dial(ctx, a) },
 		RetryDelay: persistent.Constant(250 * time.Millisecond),
 		Clock:      n.clk,
@@ -301,7 +337,14 @@ func (l *link) attach(c *conn, fromPC bool) bool {
 	if l.pc != nil && !fromPC {
 		stale, l.pc = l.pc, nil
 	}
+	g := l.n.global
+	if g != nil {
+		g.up(l.peer, c.id) // before c's reader starts: frames come after
+	}
 	l.mu.Unlock()
+	if g != nil {
+		g.pump()
+	}
 
 	c.start()
 	if stale != nil {
@@ -336,7 +379,14 @@ func (l *link) fail(c *conn, text string) {
 	l.mons, l.nodeMons = make(map[string][]*monitor), nil
 	pc := l.pc
 	l.pc = nil
+	g := l.n.global
+	if c != nil && g != nil {
+		g.down(l.peer, c.id)
+	}
 	l.mu.Unlock()
+	if c != nil && g != nil {
+		g.pump()
+	}
 
 	if c != nil {
 		c.fail(fmt.Errorf("%s", text))
@@ -500,11 +550,33 @@ const (
 	addNodeRetry    = 20 * time.Millisecond
 )
 
-// addNodeAt is one attempt of AddNode, at address a.
+// addNodeAt is one attempt of AddNode, at address a: the link learns
+// addrs.
 func (n *Node) addNodeAt(ctx context.Context, a string, addrs []string) (string, error) {
-	nc, err := n.cfg.Transport.Dial(ctx, "tcp", a)
+	l, err := n.dialNode(ctx, a, func(l *link) {
+		for _, a := range addrs {
+			if !slices.Contains(l.addrs, a) {
+				l.addrs = append(l.addrs, a)
+			}
+		}
+	})
 	if err != nil {
 		return "", err
+	}
+	return l.peer, nil
+}
+
+// dialNode connects to the node listening at a and makes the connection
+// its link, unless the link is up already — by the peer's connection to
+// this node, which may win while they connect to each other. It returns
+// the link once it is up, and the link with an error if the handshake
+// failed after the greeting named the peer (nil before). greeted, if not
+// nil, is called with the link's lock held as soon as the greeting names
+// the peer.
+func (n *Node) dialNode(ctx context.Context, a string, greeted func(*link)) (*link, error) {
+	nc, err := n.cfg.Transport.Dial(ctx, "tcp", a)
+	if err != nil {
+		return nil, err
 	}
 	var l *link
 	counted := false
@@ -515,10 +587,8 @@ func (n *Node) addNodeAt(ctx context.Context, a string, addrs []string) (string,
 		}
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		for _, a := range addrs {
-			if !slices.Contains(l.addrs, a) {
-				l.addrs = append(l.addrs, a)
-			}
+		if greeted != nil {
+			greeted(l)
 		}
 		switch {
 		case l.cur != nil:
@@ -535,18 +605,18 @@ func (n *Node) addNodeAt(ctx context.Context, a string, addrs []string) (string,
 	}
 	if err != nil {
 		if l != nil && l.settle(ctx) {
-			return l.peer, nil // linked after all, by the peer's connection: the addresses are noted
+			return l, nil // linked after all, by the peer's connection
 		}
-		return "", err
+		return l, err
 	}
 	c := newConn(l, al)
 	if !l.attach(c, false) {
 		c.fail(aemp.ErrAlreadyConnected)
 		if !l.connected() {
-			return "", fmt.Errorf("node closing")
+			return l, fmt.Errorf("node closing")
 		}
 	}
-	return l.peer, nil
+	return l, nil
 }
 
 // settle waits while the peer has handshakes with this node under way,

@@ -11,6 +11,8 @@ import (
 
 	"github.com/tetherkit/tether/clock"
 	"github.com/tetherkit/tether/node/aemp"
+	"github.com/tetherkit/tether/node/db"
+	"github.com/tetherkit/tether/persistent"
 )
 
 // Node is a node: a set of ports on one process, linked to other nodes.
@@ -44,6 +46,17 @@ type Node struct {
 	incoming  map[string]int       // handshakes under way from each node (see link.go)
 	watchers  []*nodeWatcher
 	listeners []net.Listener
+	connSeq   atomic.Uint64 // the last connection's id
+
+	// The registry: its backend (the embedded one is global, nil if
+	// Config.Registry gave another), the seeds, the links kept to globals.
+	reg     Registry
+	global  *globals
+	owned   dbOwned
+	seedIDs []string // by rank: the node at each seed address, once known (under mu)
+	seeders []*persistent.Conn[string, *conn]
+	keepMu  sync.Mutex
+	keepers map[string]*keeper
 
 	ctx    context.Context // ends when the node closes
 	cancel context.CancelFunc
@@ -74,6 +87,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		inits:    make(map[string]InitFunc),
 		links:    make(map[string]*link),
 		incoming: make(map[string]int),
+		keepers:  make(map[string]*keeper),
 		done:     make(chan struct{}),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -89,15 +103,33 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.nodePort = &port{id: id + "#", shard: n.shards[0]}
 	n.nodePort.cb = n.nodePortRequest
 	n.ports.store("", n.nodePort)
+	if cfg.Registry != nil {
+		if n.reg, err = cfg.Registry(n); err != nil {
+			n.Close(ctx)
+			return nil, fmt.Errorf("node: registry: %w", err)
+		}
+	} else {
+		n.global = newGlobals(n)
+		n.reg = n.global
+	}
 	for _, b := range cfg.Binds {
-		ln, err := cfg.Transport.Listen("tcp", b)
+		ln, err := cfg.Transport.Listen("tcp", bindAddress(b))
 		if err != nil {
 			n.Close(ctx)
 			return nil, fmt.Errorf("node: listen on %s: %w", b, err)
 		}
 		n.listeners = append(n.listeners, ln)
+	}
+	// Publish where this node listens (none: it is private, reachable only
+	// over the links it makes), then listen and seed.
+	if err := n.reg.Set(db.FamilyListen, id, listenAddrs(n.listeners)); err != nil {
+		n.Close(ctx)
+		return nil, fmt.Errorf("node: publishing the listen addresses: %w", err)
+	}
+	for _, ln := range n.listeners {
 		n.wg.Go(func() { n.listen(ln) })
 	}
+	n.startSeeds()
 	return n, nil
 }
 
@@ -130,6 +162,10 @@ func (n *Node) Close(ctx context.Context) error {
 	for _, ln := range n.listeners {
 		ln.Close()
 	}
+	n.stopKeeping()
+	if n.reg != nil {
+		n.reg.Close() // first: the links going down tell the registry nothing more
+	}
 	n.linksMu.Lock()
 	links := make([]*link, 0, len(n.links))
 	for _, l := range n.links {
@@ -141,6 +177,9 @@ func (n *Node) Close(ctx context.Context) error {
 		c := l.cur
 		l.mu.Unlock()
 		l.fail(c, "node closed")
+	}
+	for _, pc := range n.seeders {
+		n.wg.Go(func() { pc.Close(context.Background()) })
 	}
 	for _, s := range n.shards {
 		s.stop()

@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tetherkit/tether/node/aemp"
@@ -22,7 +23,14 @@ func (n *Node) route(c *conn, frame []any) error {
 	if name == "" {
 		// Node-port requests take effect here, in the order of the frames:
 		// a spawn must create its port before the next frame, which may be
-		// a message to it, is routed.
+		// a message to it, is routed. The registry's go to it with the
+		// connection they came on.
+		if tag := requestTag(frame); strings.HasPrefix(tag, "g_") {
+			if g := n.global; g != nil {
+				g.receive(l.peer, c.id, aemp.Request{Tag: tag, Args: frame[2:]})
+			}
+			return nil
+		}
 		n.request(l.peer, frame[1:])
 		return nil
 	}
@@ -30,6 +38,15 @@ func (n *Node) route(c *conn, frame []any) error {
 		p.shard.push(item{p: p, msg: frame[1:], src: l.src}, true)
 	}
 	return nil // no such port: the message vanishes
+}
+
+// requestTag returns the request tag of a node-port frame, or "".
+func requestTag(frame []any) string {
+	if len(frame) < 2 {
+		return ""
+	}
+	tag, _ := frame[1].(string)
+	return tag
 }
 
 // portNamed looks a local port up by name, remembering the last one found:

@@ -18,6 +18,7 @@ import (
 // goroutine that batches frames, and heartbeats when both ends are tether
 // nodes. It satisfies persistent.Connection.
 type conn struct {
+	id    uint64 // unique in the node: the registry tells connections apart by it
 	l     *link
 	al    *aemp.Link
 	enc   aemp.Encoder
@@ -40,6 +41,7 @@ type conn struct {
 
 func newConn(l *link, al *aemp.Link) *conn {
 	c := &conn{
+		id:    l.n.connSeq.Add(1),
 		l:     l,
 		al:    al,
 		enc:   al.SendFraming.NewEncoder(nil, al.Limits),

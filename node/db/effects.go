@@ -19,11 +19,13 @@ func (e *Effects) Empty() bool {
 	return len(e.Sends)+len(e.Changes)+len(e.Answers)+len(e.Timers)+len(e.Keeps) == 0
 }
 
-// Send is a frame for another node's node port. It is to go out only if
-// the connection the State knows of is still up (a frame for a node that
-// is down is dropped: the protocol starts over when it comes back).
+// Send is a frame for another node's node port, to go out on the
+// connection Token only: if that connection is no longer up, the frame is
+// dropped (the protocol starts over on the next connection). Token is 0 if
+// the State knows of no connection to To.
 type Send struct {
 	To    string
+	Token uint64
 	Frame []any
 }
 

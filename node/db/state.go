@@ -128,7 +128,7 @@ func (s *State) Store() *Store { return s.store }
 func (s *State) answersLocally() bool { return s.master == s.cfg.Self }
 
 func (s *State) send(to string, frame ...any) {
-	s.fx.Sends = append(s.fx.Sends, Send{To: to, Frame: frame})
+	s.fx.Sends = append(s.fx.Sends, Send{To: to, Token: s.up[to], Frame: frame})
 }
 
 // Seed says node is the seed of rank rank (its place in the node's seed

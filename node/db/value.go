@@ -102,3 +102,7 @@ func rank(v any) int {
 
 // equalValues reports whether a and b are the same value.
 func equalValues(a, b any) bool { return compareValues(a, b) == 0 }
+
+// Equal reports whether two values of the message model are the same
+// value (as deep equality, but a byte string never equals a string).
+func Equal(a, b any) bool { return equalValues(a, b) }

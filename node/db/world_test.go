@@ -206,7 +206,7 @@ func (w *world) process(n *wnode) {
 	fx := n.s.Effects()
 	for _, s := range fx.Sends {
 		c := w.conns[pair(n.id, s.To)]
-		if c == nil || !n.alive {
+		if c == nil || c.token != s.Token || !n.alive {
 			continue // the node would drop it: no connection
 		}
 		dir := 0
