@@ -186,6 +186,7 @@ type simOpts struct {
 	hbTimeout time.Duration // Config.HeartbeatTimeout
 	connect   time.Duration // Config.ConnectTimeout
 	limits    node.Limits   // Config.Limits
+	seeds     []string      // Config.Seeds
 }
 
 // simCluster is a set of nodes, one per host, each listening on
@@ -195,11 +196,12 @@ type simCluster struct {
 	n     *sim.Network
 	nodes map[string]*node.Node
 	order []string
+	runs  map[string]int // how many times each node has started
 }
 
 func newSimCluster(t *testing.T, n *sim.Network, o simOpts, ids ...string) *simCluster {
 	t.Helper()
-	c := &simCluster{t: t, n: n, nodes: make(map[string]*node.Node)}
+	c := &simCluster{t: t, n: n, nodes: make(map[string]*node.Node), runs: make(map[string]int)}
 	for _, id := range ids {
 		c.start(id, o)
 	}
@@ -213,13 +215,21 @@ func (c *simCluster) start(id string, o simOpts) *node.Node {
 	if shards == 0 {
 		shards = 1
 	}
+	// A restarted node draws from a stream of its own, so that its port
+	// names differ from its earlier runs'.
+	c.runs[id]++
+	stream := "node-" + id
+	if c.runs[id] > 1 {
+		stream = fmt.Sprintf("node-%s/%d", id, c.runs[id])
+	}
 	nd, err := node.Start(context.Background(), node.Config{
 		ID:               id,
 		Binds:            []string{id + ":4000"},
 		Secret:           simSecret,
 		Transport:        simTransport{n: c.n, h: c.n.Host(id), coalesce: o.coalesce, nagle: o.nagle},
 		Clock:            c.n.Clock(),
-		Rand:             c.n.Rand("node-" + id),
+		Rand:             c.n.Rand(stream),
+		Seeds:            o.seeds,
 		Shards:           shards,
 		Heartbeat:        o.heartbeat,
 		HeartbeatTimeout: o.hbTimeout,
@@ -231,7 +241,9 @@ func (c *simCluster) start(id string, o simOpts) *node.Node {
 		c.t.Fatalf("start %s: %v", id, err)
 	}
 	c.nodes[id] = nd
-	c.order = append(c.order, id)
+	if !slices.Contains(c.order, id) {
+		c.order = append(c.order, id)
+	}
 	return nd
 }
 
