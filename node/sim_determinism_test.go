@@ -117,7 +117,7 @@ func detTrace(t *testing.T, seed uint64) []string {
 // fault schedule.
 func detScenario(t *testing.T, n *sim.Network, tr *simTrace) {
 	o := simOpts{heartbeat: 500 * time.Millisecond, hbTimeout: 1500 * time.Millisecond}
-	c := &simCluster{t: t, n: n, nodes: make(map[string]*node.Node)}
+	c := &simCluster{t: t, n: n, nodes: make(map[string]*node.Node), runs: make(map[string]int)}
 	defer c.close()
 	for _, id := range []string{"a", "b", "c", "d"} {
 		o.shards = 1
