@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -18,7 +19,13 @@ import (
 	"github.com/tetherkit/tether/node"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		childNode() // this process is a node for a test in its parent
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // inBubble runs f with a node in a synctest bubble; synctest.Wait lets the
 // executors catch up.

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tetherkit/tether/node"
@@ -248,4 +249,177 @@ func TestRegistryNoMaster(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "no registry master") {
 		t.Fatalf("DBFamily without a master: %v", err)
 	}
+}
+
+// The limits: a node owns at most Limits.DBKeys entries (its listen
+// addresses in 'l among them) in at most Limits.DBFamilies families; a
+// global refuses a slave's update past its own limits, whole.
+func TestRegistryLimits(t *testing.T) {
+	g := startTCP(t, "g", func(c *node.Config) { c.Limits.DBKeys = 3 })
+	if _, err := g.DBSet("f", "k1", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.DBSet("f", "k2", 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.DBSet("f", "k3", 3); !errors.Is(err, node.ErrRegistryLimit) {
+		t.Fatalf("a fourth key ('l is the first): %v, want ErrRegistryLimit", err)
+	}
+	if _, err := g.DBSet("f", "k2", 20); err != nil {
+		t.Fatalf("changing a key within the limit: %v", err)
+	}
+	h := startTCP(t, "h", func(c *node.Config) { c.Limits.DBFamilies = 2 })
+	h.DBSet("f1", "k", 1)
+	if _, err := h.DBSet("f2", "k", 1); !errors.Is(err, node.ErrRegistryLimit) {
+		t.Fatalf("a third family ('l is the first): %v, want ErrRegistryLimit", err)
+	}
+
+	a := seeded(t, "a", g.Addrs()...)
+	mon := dbWatch(t, g, "big")
+	dbUntil(t, mon, map[string]any{})
+	a.DBSet("big", "1", 1) // with a's 'l entry: two keys, within g's limit
+	dbUntil(t, mon, map[string]any{"1": int64(1)})
+	a.DBSet("big", "2", 2)            // three: still within
+	a.DBSet("big", "3", 3)            // four: g refuses this update
+	a.DBSet("small", "x", 0)          // and this one
+	b := seeded(t, "b", g.Addrs()...) // a node that fits
+	b.DBSet("big", "b", "b's")        // comes after a's refused updates
+	got := dbUntil(t, mon, map[string]any{"1": int64(1), "2": int64(2), "b": "b's"})
+	for _, c := range got {
+		if slices.Contains(c.added, "3") {
+			t.Fatalf("g took an update past the limit: %v", c)
+		}
+	}
+}
+
+// testRegistry is a second registry backend, as simple as can be: one map
+// shared by the nodes of a test, in memory. It serves the registry API
+// unchanged, discovery included.
+type testRegistry struct {
+	mu      sync.Mutex
+	data    map[string]map[string]any             // family → key → value
+	owners  map[string]map[[2]string]bool         // node → what it owns
+	watches map[string][]func(node.RegistryEvent) // by family
+}
+
+func (r *testRegistry) backend(n *node.Node) (node.Registry, error) {
+	return &testRegistryNode{r: r, id: n.ID()}, nil
+}
+
+type testRegistryNode struct {
+	r  *testRegistry
+	id string
+}
+
+func (b *testRegistryNode) Set(family, key string, value any) error {
+	r := b.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.data[family] == nil {
+		r.data[family] = map[string]any{}
+	}
+	r.data[family][key] = value
+	if r.owners[b.id] == nil {
+		r.owners[b.id] = map[[2]string]bool{}
+	}
+	r.owners[b.id][[2]string{family, key}] = true
+	for _, w := range r.watches[family] {
+		w(node.RegistryEvent{Set: map[string]any{key: value}})
+	}
+	return nil
+}
+
+func (b *testRegistryNode) Del(family string, keys ...string) {
+	r := b.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, k := range keys {
+		delete(r.data[family], k)
+		delete(r.owners[b.id], [2]string{family, k})
+	}
+	for _, w := range r.watches[family] {
+		w(node.RegistryEvent{Del: keys})
+	}
+}
+
+func (b *testRegistryNode) Family(ctx context.Context, family string) (map[string]any, error) {
+	b.r.mu.Lock()
+	defer b.r.mu.Unlock()
+	return maps.Clone(b.r.data[family]), nil
+}
+
+func (b *testRegistryNode) Keys(ctx context.Context, family string) ([]string, error) {
+	m, _ := b.Family(ctx, family)
+	return slices.Sorted(maps.Keys(m)), nil
+}
+
+func (b *testRegistryNode) Values(ctx context.Context, family string) ([]any, error) {
+	m, _ := b.Family(ctx, family)
+	return slices.Collect(maps.Values(m)), nil
+}
+
+func (b *testRegistryNode) Find(ctx context.Context, id string) ([]string, bool, error) {
+	b.r.mu.Lock()
+	defer b.r.mu.Unlock()
+	v, ok := b.r.data["'l"][id]
+	var addrs []string
+	for _, a := range v.([]any) {
+		addrs = append(addrs, a.(string))
+	}
+	return addrs, ok, nil
+}
+
+func (b *testRegistryNode) Watch(family string, fn func(node.RegistryEvent)) func() {
+	r := b.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fn(node.RegistryEvent{Full: true, Data: maps.Clone(r.data[family])})
+	i := len(r.watches[family])
+	r.watches[family] = append(r.watches[family], fn)
+	return func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.watches[family][i] = func(node.RegistryEvent) {}
+	}
+}
+
+func (b *testRegistryNode) Close() error {
+	r := b.r
+	r.mu.Lock()
+	owned := r.owners[b.id]
+	delete(r.owners, b.id)
+	r.mu.Unlock()
+	for fk := range owned {
+		b.Del(fk[0], fk[1])
+	}
+	return nil
+}
+
+// Another backend behind Config.Registry serves the same calls: DBReg and
+// DBMon across nodes, and a node reached by ID through it.
+func TestRegistryOtherBackend(t *testing.T) {
+	r := &testRegistry{
+		data:    map[string]map[string]any{},
+		owners:  map[string]map[[2]string]bool{},
+		watches: map[string][]func(node.RegistryEvent){},
+	}
+	cfg := func(c *node.Config) { c.Registry = r.backend }
+	a, b := startTCP(t, "a", cfg), startTCP(t, "b", cfg)
+	mon := dbWatch(t, b, "svc")
+	dbUntil(t, mon, map[string]any{})
+	svc := a.Port(func(c *node.Context, msg []any) error {
+		c.Send(msg[0].(string), "pong")
+		return nil
+	})
+	if _, err := a.DBReg("svc", svc, "x"); err != nil {
+		t.Fatal(err)
+	}
+	dbUntil(t, mon, map[string]any{svc: "x"})
+	reply, got := inbox(b)
+	b.Send(svc, reply) // b knows a only through the registry
+	if m := recv(t, got); !reflect.DeepEqual(m, []any{"pong"}) {
+		t.Fatalf("reply %v", m)
+	}
+	a.Kill(svc)
+	dbUntil(t, mon, map[string]any{})
 }
