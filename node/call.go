@@ -10,11 +10,12 @@ type callResult struct {
 }
 
 // Call sends msg to port with a fresh reply port appended, and returns the
-// first message that reaches the reply port. Without a deadline on ctx it
-// monitors the target and fails with a *KilledError if the target dies
-// first; with one it fails with ctx's error when the deadline passes. The
-// reply port is killed afterwards, and Call returns exactly once: a second
-// reply, or a reply after a failure, is dropped.
+// first message that reaches the reply port. It monitors the target: if
+// the target dies first (or does not exist, or the link to its node fails)
+// Call fails with a *KilledError that has the reason; if ctx ends first,
+// with ctx's error; if the node closes, with ErrNodeClosed. The reply port
+// is killed afterwards, and Call returns exactly once: a second reply, or
+// a reply after a failure, is dropped.
 func (n *Node) Call(ctx context.Context, port string, msg ...any) ([]any, error) {
 	res := make(chan callResult, 1)
 	deliver := func(r callResult) {
@@ -28,12 +29,9 @@ func (n *Node) Call(ctx context.Context, port string, msg ...any) ([]any, error)
 		c.Kill()
 		return nil
 	})
-	var guard Guard
-	if _, ok := ctx.Deadline(); !ok {
-		guard = n.Monitor(port, Func(func(reason []any) {
-			deliver(callResult{err: &KilledError{Port: port, Reason: reason}})
-		}))
-	}
+	guard := n.Monitor(port, Func(func(reason []any) {
+		deliver(callResult{err: &KilledError{Port: port, Reason: reason}})
+	}))
 	out := make([]any, len(msg), len(msg)+1)
 	copy(out, msg)
 	n.Send(port, append(out, reply.id)...)
@@ -42,6 +40,8 @@ func (n *Node) Call(ctx context.Context, port string, msg ...any) ([]any, error)
 	case r = <-res:
 	case <-ctx.Done():
 		r.err = ctx.Err()
+	case <-n.ctx.Done():
+		r.err = ErrNodeClosed
 	}
 	guard.Stop()
 	n.Kill(reply.id)

@@ -1,9 +1,10 @@
 // Package node is an Erlang-style message layer: nodes with IDs, ports
 // (cheap message endpoints), asynchronous Send, tag handlers, Kill with
 // reasons, monitors, Spawn of registered functions on other nodes, Call,
-// timers, and processes with selective receive. Its model and its wire
-// protocol are AnyEvent::MP 2.x's, so a Go node can join a network of Perl
-// AnyEvent::MP nodes (spec/node.md, spec/aemp-wire.md).
+// timers, processes with selective receive, seeds and global nodes that
+// let a network find itself, and a distributed registry. Its model and its
+// wire protocol are AnyEvent::MP 2.x's, so a Go node can join a network of
+// Perl AnyEvent::MP nodes.
 //
 // # Nodes and ports
 //
@@ -59,24 +60,100 @@
 //
 // # Links
 //
-// Nodes link on demand: the first Send or Monitor to a node whose addresses
-// are known (AddNode) connects, in the background, with a persistent
-// connection that re-resolves the addresses on each attempt. A link speaks
-// AnyEvent::MP's protocol (package node/aemp): a greeting, HMAC-SHA3-512
-// authentication with the shared secret (or TLS), then frames — CBOR or
-// JSON with Perl nodes, msgpack and heartbeats between tether nodes. Each
-// link has a bounded send queue and one writer goroutine that batches
-// frames into few system calls. Its reader only checks each msgpack frame
-// and finds the port it is for; the messages that arrived together for one
-// port reach its executor as one block of bytes, still encoded, in buffers
-// that are read into again once the executor has decoded them, so decoding
-// runs in parallel with reading and a busy link allocates little. A
-// received message's values are
-// carved out of shared slabs a few kilobytes at a time: a message kept for
-// long keeps its chunks alive, so copy what you keep in bulk. When two
-// nodes connect to each other at once, the node with the smaller ID lets
-// only one of the two connections through, so that one link results on
-// both sides and no monitor fires.
+// Nodes link on demand: the first Send or Monitor to a node connects, in
+// the background, with a persistent connection that resolves the node's
+// address on each attempt — the addresses AddNode gave, or else those the
+// node published in the registry (below), asked of the master every time,
+// so that any node can reach any other by its ID alone, and a node that
+// moved is found where it is now. A link that does not come up within
+// Config.ConnectTimeout fails ("connect timeout", or "no known address"
+// when the registry knows none). A link speaks AnyEvent::MP's protocol
+// (package node/aemp): a greeting, HMAC-SHA3-512 authentication with the
+// shared secret (or TLS), then frames — CBOR or JSON with Perl nodes,
+// msgpack and heartbeats between tether nodes. Each link has a bounded
+// send queue and one writer goroutine that batches frames into few system
+// calls. Its reader only checks each msgpack frame and finds the port it
+// is for; the messages that arrived together for one port reach its
+// executor as one block of bytes, still encoded, in buffers that are read
+// into again once the executor has decoded them, so decoding runs in
+// parallel with reading and a busy link allocates little. A received
+// message's values are carved out of shared slabs a few kilobytes at a
+// time: a message kept for long keeps its chunks alive, so copy what you
+// keep in bulk. When two nodes connect to each other at once, the node
+// with the smaller ID lets only one of the two connections through, so
+// that one link results on both sides and no monitor fires.
+//
+// # Seeds and global nodes
+//
+// A network finds itself through seeds: Config.Seeds lists the addresses
+// of a few nodes that every node keeps a link to (retrying with
+// AnyEvent::MP's backoff, 0.6–1.2 s doubling up to 30 s, and again
+// whenever a link to a seed goes down). A seed becomes a global node when
+// it finds itself in its own seed list, or when another node asks it to
+// (g_slave). Global nodes link to each other in a full mesh and each holds
+// the whole registry; every other node has a master, the linked seed that
+// comes first in its seed list, which it sends its entries to and asks its
+// questions of, and replaces when the link to it goes down.
+//
+//	seed, _ := node.Start(ctx, node.Config{ID: "seed", Binds: []string{"10.0.0.1:4040"},
+//		Seeds: []string{"10.0.0.1:4040"}, Secret: s}) // finds itself: global
+//	w, _ := node.Start(ctx, node.Config{ID: "worker/", Binds: []string{":0"},
+//		Seeds: []string{"10.0.0.1:4040"}, Secret: s})
+//
+// Two or more seeds make the registry survive one's death. A node without
+// seeds is its own registry (it answers its own queries) until another
+// node registers with it. A node without binds is private: it publishes
+// no address, so other nodes reach it only over links it made.
+//
+// # The registry
+//
+// The registry is a distributed map, family → key → value, that every node
+// reads and watches. Each entry is owned by the node that set it and
+// disappears when that node deletes it, dies, or loses its link to the
+// global nodes. DBSet sets an entry (its guard deletes it again), DBReg
+// registers a local port under its ID and deletes it when the port dies —
+// the way to publish a service:
+//
+//	n.DBReg("image_scalers", n.Port(scale), nil)
+//
+// DBFamily, DBKeys and DBValues read a family in one round trip to the
+// master. DBMon watches one: its callback gets the whole family first
+// (even if empty), then every change as the keys added, changed and
+// deleted, and never the same change twice — a worker pool's master finds
+// its workers this way, and forgets them when they die:
+//
+//	n.DBMon("image_scalers", func(c node.DBChange) {
+//		for _, w := range c.Added { pool.add(w) }
+//		for _, w := range c.Deleted { pool.remove(w) }
+//	})
+//
+// Family names are a letter followed by letters, digits, '_' and ':';
+// keys are non-empty strings; values are messages' values. The families
+// starting with ' are the registry's own: 'l holds every node's listen
+// addresses and 'g the global nodes; they can be read, not set. A node
+// owns at most Limits.DBKeys entries in at most Limits.DBFamilies
+// families (its own 'l entry among them), and a global refuses a node's
+// update past its own limits.
+//
+// The registry is eventually consistent: a change reaches the monitors on
+// other nodes one or two hops later (through the master, and from one
+// global to the others). When a global dies, its slaves register with
+// another seed, and the entries it passed on stay for Config.ConnectTimeout
+// so that the monitors see only the entries of the nodes that died with
+// it go. A key that several nodes set has the smallest of their values, on
+// every node (AnyEvent::MP leaves it undefined). Config.Registry replaces
+// the global nodes with another backend behind the same calls (the
+// Registry interface).
+//
+// # Mixed networks
+//
+// The global-node protocol is AnyEvent::MP 2.x's (g_slave, g_upd, g_set,
+// g_find, g_db_*, g_mon1/g_chg1/g_chg2), so tether and Perl nodes share one
+// network: Go nodes can be seeds and globals for Perl nodes and the other
+// way round, each finds the other's services in the registry and reaches
+// its nodes by ID. What differs: a tether node answers eval with an error;
+// the merge rule above; tether's monitors report a new master's snapshot
+// as a diff rather than again in full.
 //
 // # Determinism
 //

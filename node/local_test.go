@@ -346,6 +346,14 @@ func TestCall(t *testing.T) {
 		if !errors.As(err, &ke) || node.FormatReason(ke.Reason) != "die no" {
 			t.Fatalf("Call to a dying port = %v", err)
 		}
+		// With a deadline too, the target's death ends the Call at once.
+		ctx1, cancel1 := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel1()
+		start1 := clock.Real().Now()
+		_, err = n.Call(ctx1, dies, 1)
+		if !errors.As(err, &ke) || clock.Real().Since(start1) != 0 {
+			t.Fatalf("Call with a deadline to a dead port = %v after %v", err, clock.Real().Since(start1))
+		}
 		// A deadline: the timeout, exactly.
 		silent := n.Port(func(*node.Context, []any) error { return nil })
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -352,3 +352,40 @@ func TestNodePortQueries(t *testing.T) {
 		t.Fatalf("snd relay %v", m)
 	}
 }
+
+// A Call ends when its own node closes, whatever the target (issue 10:
+// it never returned).
+func TestCallEndsWhenTheNodeCloses(t *testing.T) {
+	a, b := pair(t)
+	for _, target := range []string{
+		a.Port(func(*node.Context, []any) error { return nil }), // local, silent
+		b.Port(func(*node.Context, []any) error { return nil }), // remote, silent
+	} {
+		c := startTCP(t, "c")
+		if node.NodeOf(target) == "b" {
+			if _, err := c.AddNode(patientCtx(t), b.Addrs()...); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			c = a
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.Call(context.Background(), target, "hello")
+			done <- err
+		}()
+		// Whether the Call has started by then or not, it must end.
+		c.Close(context.Background())
+		select {
+		case err := <-done:
+			if !errors.Is(err, node.ErrNodeClosed) {
+				var ke *node.KilledError
+				if !errors.As(err, &ke) {
+					t.Fatalf("Call when its node closed = %v, want ErrNodeClosed (or the link's loss)", err)
+				}
+			}
+		case <-patientCtx(t).Done():
+			t.Fatal("Call did not return when its node closed")
+		}
+	}
+}

@@ -28,8 +28,8 @@ import (
 //     t1-t0 = d exactly;
 //  3. a reply is the reply to this request, and the first one: ("rep", id, 1)
 //     for the echo port; nothing else returns a reply;
-//  4. an error is DeadlineExceeded (deadline only), or — without a deadline,
-//     where Call monitors the target — a *KilledError for the target with
+//  4. an error is DeadlineExceeded (deadline only), or — Call monitors the
+//     target, with a deadline or without — a *KilledError for the target with
 //     transport_error b … (any target), die … (the dying ports) or
 //     no_such_port (the missing one);
 //  5. b handled each request at most once, and every echo Call that got a
@@ -238,7 +238,7 @@ func simCalls(t *testing.T, n *sim.Network, seed uint64) []callOutcome {
 			}
 		case errors.As(o.err, &ke):
 			reason := simReason(ke.Reason)
-			ok := o.deadline == 0 && (strings.HasPrefix(reason, "transport_error b ") ||
+			ok := (strings.HasPrefix(reason, "transport_error b ") ||
 				o.target == callMortal && strings.HasPrefix(reason, "die request fatal") ||
 				o.target == callMissing && strings.HasPrefix(reason, "no_such_port"))
 			if !ok {
