@@ -35,8 +35,9 @@ var schedule = []step{
 const demoLength = 10 * time.Second
 
 // runDemo plays the demo, printing to out: first a persistent connection
-// riding out server crashes, then two nodes (runNodeDemo). scale
-// stretches every time in it (1 is the real demo, about 13 s); ctx ending
+// riding out server crashes, then two nodes (runNodeDemo), then nodes that
+// find each other and a service through a seed (runRegistryDemo). scale
+// stretches every time in it (1 is the real demo, about 16 s); ctx ending
 // stops it at once.
 func runDemo(ctx context.Context, out io.Writer, scale float64) error {
 	scaled := func(d time.Duration) time.Duration { return time.Duration(float64(d) * scale) }
@@ -106,7 +107,10 @@ func runDemo(ctx context.Context, out io.Writer, scale float64) error {
 	if interrupted {
 		return nil
 	}
-	return runNodeDemo(ctx, out, scale)
+	if err := runNodeDemo(ctx, out, scale); err != nil || ctx.Err() != nil {
+		return err
+	}
+	return runRegistryDemo(ctx, out, scale)
 }
 
 // demoLog prints the demo's timeline and keeps its statistics.

@@ -42,7 +42,16 @@ func TestDemoTellsTheStory(t *testing.T) {
 		"▼ node bob killed",
 		"alice   link to bob is down: transport_error bob",
 		"fired: transport_error bob",
-		"■ done",
+		"■ done: closing alice",
+		// Act 3: the registry.
+		"dave    registry: greeters (empty)",
+		"carol   DBReg(greeters, carol#",
+		"dave    registry: greeters + carol#",
+		"dave    link to carol is up: her address came from the seed",
+		`= "hello dave, from carol#`,
+		"dave    registry: greeters - carol#",
+		"▼ node carol killed",
+		"■ done: closing dave and the seed",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q", want)
