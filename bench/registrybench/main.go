@@ -1,21 +1,22 @@
 // registrybench measures the node registry over 127.0.0.1:
 //
-//		go run ./registrybench            # both workloads
-//		go run ./registrybench -n 1000 -nodes 50 -per 200
+//	go run ./registrybench            # both workloads
+//	go run ./registrybench -n 1000 -nodes 50 -per 200
 //
-//	  - latency: a global node G and nodes A and B seeded at it (one
-//	    process). B watches a family (DBMon); A registers a port (DBReg), waits
-//	    until B's monitor reports it, kills the port, waits until the monitor
-//	    reports it gone; n times. The figure is the time from DBReg on A to
-//	    the report on B, p50/p99. The baseline, measured alternately in the
-//	    same run, is the same two hops for a plain message: A sends to a port
-//	    on G that passes it on to a port on B.
-//	  - throughput: G in a child process of its own; in this one, the
-//	    attached nodes (nodes of them) and a watcher. Every node registers
-//	    per ports at once; the figure is registrations per second from the
-//	    first DBReg to the watcher's monitor holding all of them, then
-//	    deregistrations per second (the nodes kill their ports) until it
-//	    holds none.
+// Workloads:
+//
+//   - latency: a global node G and nodes A and B seeded at it (one
+//     process). B watches a family (DBMon); A registers a port (DBReg),
+//     waits until B's monitor reports it, kills the port, waits until the
+//     monitor reports it gone; n times. The figure is the time from DBReg
+//     on A to the report on B, p50/p99. The baseline, measured alternately
+//     in the same run, is the same two hops for a plain message: A sends to
+//     a port on G that passes it on to a port on B.
+//   - throughput: G in a child process of its own; in this one, the
+//     attached nodes and a watcher. Every node registers its ports at
+//     once; the figure is registrations per second from the first DBReg
+//     to the watcher's monitor holding all of them, then deregistrations
+//     per second (the nodes kill their ports) until it holds none.
 //
 // Lines are "suite=registry workload=… key=value…", like the other
 // benchmarks here.
