@@ -82,6 +82,15 @@ type Config struct {
 	// network (test/sim) provides one.
 	Transport Transport
 
+	// Trace, if set, sees every frame the node's links send (out) and
+	// receive, with the peer's node ID, as AnyEvent::MP's
+	// PERL_ANYEVENT_MP_TRACE shows them: [port name, args…], [] for a
+	// heartbeat. It runs on the goroutine that sends or reads the frame,
+	// must return promptly and must not change the frame. Received frames
+	// are then decoded as they arrive rather than by the ports' executors,
+	// which costs speed.
+	Trace func(peer string, out bool, frame []any)
+
 	// Hostname replaces %n; empty means os.Hostname.
 	Hostname string
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -386,6 +387,42 @@ func TestCallEndsWhenTheNodeCloses(t *testing.T) {
 			}
 		case <-patientCtx(t).Done():
 			t.Fatal("Call did not return when its node closed")
+		}
+	}
+}
+
+// Config.Trace sees the frames both ways, node-port requests and
+// heartbeats included.
+func TestTrace(t *testing.T) {
+	var mu sync.Mutex
+	var lines []string
+	trace := func(peer string, out bool, frame []any) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, fmt.Sprint(peer, " ", out, " ", frame))
+	}
+	a, b := pair(t, func(c *node.Config) {
+		if c.ID == "a" {
+			c.Trace = trace
+		}
+	})
+	p, got := inbox(b)
+	a.Send(p, "hello", int64(1))
+	recv(t, got)
+	echo := b.Port(func(c *node.Context, msg []any) error { c.Send(msg[0].(string), "back"); return nil })
+	r, back := inbox(a)
+	a.Send(echo, r)
+	recv(t, back)
+	mu.Lock()
+	defer mu.Unlock()
+	_, name, _ := strings.Cut(p, "#")
+	_, rname, _ := strings.Cut(r, "#")
+	for _, want := range []string{
+		fmt.Sprint("b true ", []any{name, "hello", int64(1)}),
+		fmt.Sprint("b false ", []any{rname, "back"}),
+	} {
+		if !slices.Contains(lines, want) {
+			t.Errorf("trace lacks %q; got %q", want, lines)
 		}
 	}
 }

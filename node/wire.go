@@ -66,6 +66,9 @@ func (c *conn) start() {
 // before the connection came up).
 func (c *conn) sendFrame(frame []any, mayWait bool) {
 	if len(frame) == 0 {
+		if trace := c.l.n.cfg.Trace; trace != nil {
+			trace(c.l.peer, true, frame)
+		}
 		c.w.Append(func(b []byte) ([]byte, error) { return c.enc.Append(b, frame) })
 		return
 	}
@@ -81,6 +84,9 @@ var errQueueFull = errors.New("send queue full")
 // that may wait (one outside port context) waits for room; in port context
 // the link fails instead, since the executor must not block.
 func (c *conn) send(port string, msg []any, mayWait bool) {
+	if trace := c.l.n.cfg.Trace; trace != nil {
+		trace(c.l.peer, true, append([]any{port}, msg...))
+	}
 	build := func(b []byte) ([]byte, error) {
 		if len(b) > c.limit {
 			return b, errQueueFull
@@ -138,7 +144,8 @@ func (c *conn) sendFailed(err error) {
 func (c *conn) read() {
 	d := c.al.NewDecoder()
 	dec, ok := d.(aemp.LazyDecoder)
-	if !ok {
+	trace := c.l.n.cfg.Trace
+	if !ok || trace != nil {
 		dec = eager{d}
 	}
 	var (
@@ -160,6 +167,9 @@ func (c *conn) read() {
 		frame, port, rest, err := dec.DecodeLazy()
 		if err == nil {
 			c.heard.Store(true)
+			if trace != nil {
+				trace(c.l.peer, false, frame)
+			}
 		}
 		if rest.Len() == 0 {
 			flush() // before the frame, and before the link's failure
