@@ -29,9 +29,12 @@ func (n *Node) Call(ctx context.Context, port string, msg ...any) ([]any, error)
 		c.Kill()
 		return nil
 	})
-	guard := n.Monitor(port, Func(func(reason []any) {
+	// The monitor acts in the reply port's context, so that a reply and
+	// then the target's death (a port that answers and exits) arrive in
+	// that order, whatever executors the target and the node port run on.
+	guard := n.monitor(port, Func(func(reason []any) {
 		deliver(callResult{err: &KilledError{Port: port, Reason: reason}})
-	}))
+	}), reply)
 	out := make([]any, len(msg), len(msg)+1)
 	copy(out, msg)
 	n.Send(port, append(out, reply.id)...)

@@ -119,6 +119,10 @@ func (l *link) send(port string, msg []any, mayWait bool) {
 		c.send(port, msg, mayWait)
 		return
 	}
+	if l.n.closing() {
+		l.mu.Unlock()
+		return // the node has closed: nothing leaves any more
+	}
 	frame := append(append(make([]any, 0, len(msg)+1), port), msg...)
 	norm, err := aemp.NormalizeFrame(frame[1:]) // no copy when msg is in the model already
 	if err != nil {
@@ -141,7 +145,7 @@ func (l *link) send(port string, msg []any, mayWait bool) {
 // wantLocked makes sure a connection is being sought: an outgoing
 // persistent connection, and the connect timeout. l.mu is held.
 func (l *link) wantLocked() {
-	if l.cur != nil {
+	if l.cur != nil || l.n.closing() {
 		return
 	}
 	if l.timer == nil {
