@@ -58,6 +58,17 @@ type Config struct {
 	// refuses a second link to a node it is already connected to.
 	CheckPeer func(*Greeting) error
 
+	// TieBreak is HandshakeConfig.TieBreak: the side with the smaller node
+	// ID withholds its auth line until the peer's has verified.
+	TieBreak bool
+	// Commit, if set, is called once the peer has authenticated (Result
+	// holds who it is), before the connection is used: with TieBreak on the
+	// side with the smaller node ID before this side's auth line leaves, so
+	// that refusing leaves the peer unable to take the connection; otherwise
+	// after both auth lines. Returning an error ends the handshake with
+	// ErrPeerRefused wrapping it.
+	Commit func(*Result) error
+
 	// Limits bound the frames of the link's decoders and encoders.
 	Limits Limits
 	// ReadBufferSize and WriteBufferSize size the link's buffers; zero means
@@ -120,6 +131,7 @@ func Handshake(ctx context.Context, conn net.Conn, cfg Config) (*Link, error) {
 		Heartbeat:  cfg.Heartbeat,
 		Params:     cfg.Params,
 		Nonce:      nonce,
+		TieBreak:   cfg.TieBreak,
 	})
 	if err != nil {
 		conn.Close()
@@ -217,6 +229,18 @@ func (d *driver) run() (*Link, error) {
 			}
 			if out, err = d.h.TLSUp(); err != nil {
 				return nil, err
+			}
+		}
+		if out.Verified {
+			if d.cfg.Commit != nil {
+				if err := d.cfg.Commit(d.h.Result()); err != nil {
+					return nil, &HandshakeError{Reason: ErrPeerRefused, Peer: d.peer, Err: err}
+				}
+			}
+			if !out.Done {
+				if out, err = d.h.Confirm(); err != nil {
+					return nil, err
+				}
 			}
 		}
 		if out.Send != nil {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -468,5 +469,42 @@ func TestHandshakeConfigError(t *testing.T) {
 	}
 	if _, err := aemp.Handshake(t.Context(), b, aemp.Config{NodeID: "a", Rand: strings.NewReader("")}); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("empty random source: %v", err)
+	}
+}
+
+// TieBreak with Commit: the smaller side decides after the peer has
+// authenticated; refusing then leaves the larger side without the
+// smaller's auth line, so it cannot take the connection. Accepting
+// completes both.
+func TestHandshakeTieBreakCommit(t *testing.T) {
+	for _, refuse := range []bool{true, false} {
+		a, b := tcpPair(t)
+		var committedA, committedB atomic.Int32
+		ra, rb := handshakeBoth(t.Context(), a, b,
+			aemp.Config{NodeID: "a", Secret: "s", TieBreak: true, Commit: func(r *aemp.Result) error {
+				committedA.Add(1)
+				if r.PeerID != "b" {
+					t.Errorf("Commit saw %q", r.PeerID)
+				}
+				if refuse {
+					return aemp.ErrAlreadyConnected
+				}
+				return nil
+			}},
+			aemp.Config{NodeID: "b", Secret: "s", TieBreak: true, Commit: func(*aemp.Result) error {
+				committedB.Add(1)
+				return nil
+			}})
+		if refuse {
+			if !errors.Is(ra.err, aemp.ErrPeerRefused) || !errors.Is(rb.err, aemp.ErrConnection) || committedB.Load() != 0 {
+				t.Fatalf("refused: a: %v, b: %v, b committed %d times", ra.err, rb.err, committedB.Load())
+			}
+		} else {
+			if ra.err != nil || rb.err != nil || committedA.Load() != 1 || committedB.Load() != 1 {
+				t.Fatalf("accepted: a: %v, b: %v, commits %d %d", ra.err, rb.err, committedA.Load(), committedB.Load())
+			}
+			exchange(t, ra.link, rb.link)
+		}
+		closeLinks(ra, rb)
 	}
 }

@@ -27,9 +27,14 @@
 // and produces lines to send, with no I/O, clock or randomness of its own:
 // it is what the tests drive line by line against the recordings, and what a
 // different driver (another transport, a simulation) would reuse. The node
-// plugs in at one seam: Config.CheckPeer sees the peer's greeting before
-// authentication, to refuse a second link to a node it is already connected
-// to.
+// plugs in at two seams: Config.CheckPeer sees the peer's greeting before
+// authentication (to refuse at once a second link to a node it is already
+// linked to), and Config.Commit sees the authenticated peer before the
+// connection is used. With Config.TieBreak, the side with the smaller node
+// ID withholds its auth line until the peer's has verified, so that its
+// Commit decides which of two connections the nodes may be making to each
+// other at once becomes their link — knowing who is at the other end, so
+// that a peer without the secret cannot sway the choice.
 //
 // # Frames and values
 //

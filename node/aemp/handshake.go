@@ -36,6 +36,14 @@ type HandshakeConfig struct {
 	Params []Param
 	// Nonce is the nonce line to send: NewNonce(crypto/rand.Reader).
 	Nonce string
+	// TieBreak makes the side with the smaller node ID withhold its auth
+	// line until the peer's has verified (Output.Verified, then Confirm):
+	// until then the peer cannot take the connection, so the smaller side
+	// decides, among the connections two nodes may be making to each other
+	// at once, which one becomes their link — knowing who is at the other
+	// end. The larger side sends its auth line at once, as AnyEvent::MP
+	// always does, so two such sides never wait for each other.
+	TieBreak bool
 }
 
 // Result is the outcome of a successful handshake.
@@ -68,6 +76,11 @@ type Output struct {
 	// StartTLS asks the driver to run TLS now — as the client if TLSClient,
 	// else as the server — and then to call TLSUp.
 	StartTLS, TLSClient bool
+	// Verified means the peer's auth line checked out: Result is ready.
+	// Unless Done is set too, this side withholds its own auth line
+	// (HandshakeConfig.TieBreak): the driver decides whether to go on, and
+	// then calls Confirm for the line to send.
+	Verified bool
 	// Done means the handshake succeeded: Result is ready, and whatever the
 	// peer sends next is frames.
 	Done bool
@@ -83,7 +96,14 @@ type Output struct {
 //	Step(peer greeting)        → Output{Greeting}
 //	Step(peer nonce)           → Output{Send: auth line}, or Output{StartTLS}
 //	TLSUp()  (TLS only)        → Output{Send: auth line}
-//	Step(peer auth line)       → Output{Done}; Result()
+//	Step(peer auth line)       → Output{Verified, Done}; Result()
+//
+// With TieBreak, on the side with the smaller node ID, the auth line waits
+// until the peer's has verified:
+//
+//	Step(peer nonce) or TLSUp  → Output{}
+//	Step(peer auth line)       → Output{Verified}; Result()
+//	Confirm()                  → Output{Send: auth line, Done}
 //
 // The checks, in AnyEvent::MP's order: after the greeting, its syntax,
 // protocol and version, and that the peer is not ourselves; after the nonce,
@@ -106,7 +126,10 @@ type Handshaker struct {
 	client bool
 	auth   string // the method we send
 	frame  string // the framing we send
-	result *Result
+	// withhold: this side sends its auth line only after the peer's has
+	// verified (TieBreak, and the smaller ID).
+	withhold bool
+	result   *Result
 }
 
 type hsState uint8
@@ -116,6 +139,7 @@ const (
 	hsNonce
 	hsTLS
 	hsAuth
+	hsConfirm
 	hsDone
 )
 
@@ -258,6 +282,8 @@ func (h *Handshaker) Step(line string) (Output, error) {
 		return h.onAuth(line)
 	case hsTLS:
 		return h.fail(hsErr(ErrHandshakeState, "", "a line arrived while TLS was to be started"))
+	case hsConfirm:
+		return h.fail(hsErr(ErrHandshakeState, "", "a line arrived before Confirm"))
 	}
 	return h.fail(hsErr(ErrHandshakeState, "", "Step after the handshake ended"))
 }
@@ -273,6 +299,20 @@ func (h *Handshaker) TLSUp() (Output, error) {
 		return h.fail(hsErr(ErrHandshakeState, "", "TLSUp without StartTLS"))
 	}
 	return h.authLine(), nil
+}
+
+// Confirm returns this side's auth line, withheld until now, after an
+// Output with Verified and not Done; the handshake is then done. Called at
+// any other time it fails with ErrHandshakeState.
+func (h *Handshaker) Confirm() (Output, error) {
+	if h.err != nil {
+		return Output{}, h.err
+	}
+	if h.state != hsConfirm {
+		return h.fail(hsErr(ErrHandshakeState, "", "Confirm before the peer was verified"))
+	}
+	h.state = hsDone
+	return Output{Send: h.authBytes(), Done: true}, nil
 }
 
 func (h *Handshaker) onGreeting(line string) (Output, error) {
@@ -293,6 +333,7 @@ func (h *Handshaker) onGreeting(line string) (Output, error) {
 	if g.NodeID == h.cfg.NodeID {
 		return h.fail(hsErr(ErrSelfConnect, "", ""))
 	}
+	h.withhold = h.cfg.TieBreak && h.cfg.NodeID < g.NodeID
 	if v, ok := g.Param(ParamHeartbeat); ok {
 		hb, err := ParseHeartbeat(v)
 		if err != nil {
@@ -353,10 +394,19 @@ func listOrNone(l []string) string {
 	return strings.Join(l, ",")
 }
 
+// authLine moves on to the peer's auth line, returning this side's own to
+// send unless it withholds it.
 func (h *Handshaker) authLine() Output {
-	token, _ := AuthToken(h.auth, h.cfg.Secret, h.lines)
 	h.state = hsAuth
-	return Output{Send: []byte(h.auth + ";" + token + ";" + h.frame + "\n")}
+	if h.withhold {
+		return Output{}
+	}
+	return Output{Send: h.authBytes()}
+}
+
+func (h *Handshaker) authBytes() []byte {
+	token, _ := AuthToken(h.auth, h.cfg.Secret, h.lines)
+	return []byte(h.auth + ";" + token + ";" + h.frame + "\n")
 }
 
 func (h *Handshaker) onAuth(line string) (Output, error) {
@@ -395,6 +445,10 @@ func (h *Handshaker) onAuth(line string) (Output, error) {
 		r.Heartbeat = &hb
 	}
 	h.result = r
+	if h.withhold {
+		h.state = hsConfirm
+		return Output{Verified: true}, nil
+	}
 	h.state = hsDone
-	return Output{Done: true}, nil
+	return Output{Verified: true, Done: true}, nil
 }

@@ -86,6 +86,11 @@ func (s *side) apply(out aemp.Output, err error, other *side) {
 	if out.StartTLS {
 		s.tlsWait, s.client = true, out.TLSClient
 	}
+	if out.Verified && !out.Done { // it withheld its auth line (TieBreak)
+		o, err := s.h.Confirm()
+		s.apply(o, err, other)
+		return
+	}
 	s.done = s.done || out.Done
 }
 
@@ -335,5 +340,56 @@ func TestHandshakeConfigErrors(t *testing.T) {
 	h := newHS(t, aemp.HandshakeConfig{NodeID: "a", TLS: true})
 	if !strings.Contains(string(h.Start()), "aemp;1;a;tls_sha3_512,hmac_sha3_512,tls_anon,cleartext;msgpack,cbor,json;tls=1.0\n") {
 		t.Errorf("greeting %q", h.Start())
+	}
+}
+
+// TieBreak: the side with the smaller node ID sends its auth line only
+// after the peer's has verified; the larger side sends at once.
+func TestHandshakeTieBreak(t *testing.T) {
+	for _, secret := range []string{"s", "wrong"} {
+		a := newHS(t, aemp.HandshakeConfig{NodeID: "a", Secret: "s", TieBreak: true})
+		b := newHS(t, aemp.HandshakeConfig{NodeID: "b", Secret: secret, TieBreak: true})
+		ta, tb := lines(a.Start()), lines(b.Start())
+		step := func(h *aemp.Handshaker, line string) aemp.Output {
+			t.Helper()
+			out, err := h.Step(line)
+			if err != nil {
+				t.Fatalf("Step(%.30q): %v", line, err)
+			}
+			return out
+		}
+		step(a, tb[0])
+		if out := step(a, tb[1]); out.Send != nil {
+			t.Fatalf("the smaller side sent %q before the peer's auth line", out.Send)
+		}
+		step(b, ta[0])
+		bAuth := step(b, ta[1])
+		if bAuth.Send == nil {
+			t.Fatal("the larger side withheld its auth line")
+		}
+		out, err := a.Step(lines(bAuth.Send)[0])
+		if secret != "s" {
+			if !errors.Is(err, aemp.ErrAuthFailure) {
+				t.Fatalf("a wrong secret: %v, want ErrAuthFailure (and no auth line of ours sent)", err)
+			}
+			continue
+		}
+		if err != nil || !out.Verified || out.Done || out.Send != nil || a.Result() == nil || a.Result().PeerID != "b" {
+			t.Fatalf("the peer's auth line: %+v, %v; want Verified with nothing sent yet", out, err)
+		}
+		if _, err := a.Step("more"); !errors.Is(err, aemp.ErrHandshakeState) {
+			t.Fatalf("Step before Confirm: %v", err)
+		}
+		a = newHS(t, aemp.HandshakeConfig{NodeID: "a", Secret: "s", TieBreak: true})
+		b = newHS(t, aemp.HandshakeConfig{NodeID: "b", Secret: "s", TieBreak: true})
+		sa, sb := pump(t, a, b)
+		if sa.err != nil || sb.err != nil || !sa.done || !sb.done {
+			t.Fatalf("pumped: a: %v, b: %v", sa.err, sb.err)
+		}
+	}
+	// Confirm out of turn.
+	h := newHS(t, aemp.HandshakeConfig{NodeID: "a", Secret: "s", TieBreak: true})
+	if _, err := h.Confirm(); !errors.Is(err, aemp.ErrHandshakeState) {
+		t.Fatalf("Confirm at the start: %v", err)
 	}
 }
