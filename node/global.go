@@ -309,10 +309,7 @@ func (n *Node) sendOn(node string, token uint64, frame []any) {
 	if l == nil || token == 0 {
 		return
 	}
-	l.mu.Lock()
-	c := l.cur
-	l.mu.Unlock()
-	if c != nil && c.id == token {
+	if c := l.current(); c != nil && c.id == token {
 		c.send(aemp.NodePort, frame[1:], false)
 	}
 }

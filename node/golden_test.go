@@ -337,14 +337,20 @@ func TestGoldenHandshakeTetherDials(t *testing.T) {
 		framing string              // the tether node must send in this framing; "": AddNode must fail
 		err     error
 		auth    bool // it fails after the tether node's auth line
+		// perlAuth: it fails on Perl's auth line, without sending its own
+		perlAuth bool
 	}{
 		// Perl lists cbor,json,storable and tether msgpack,cbor,json: each
 		// sends the first of the other's list it has, so cbor both ways.
 		// Then the probe's time request and Perl's recorded answer.
 		{file: "01_handshake_hmac_json", id: "gonode", secret: goldenSecret, framing: "cbor"},
-		// The tether node has the probe's wrong secret: it sends its auth line
-		// (right for its own secret), then rejects Perl's.
-		{file: "03_handshake_wrong_secret", id: "gonode", secret: "falsch", err: aemp.ErrAuthFailure, auth: true},
+		// The tether node has the probe's wrong secret. Difference on purpose:
+		// as the node with the smaller ID ("gonode" < "peer") it withholds its
+		// auth line until the peer's has verified (the handshake's TieBreak,
+		// which decides simultaneous connects by authenticated identity), so
+		// it rejects Perl's line and closes without sending its own; the
+		// probe, like Perl, sent its line first.
+		{file: "03_handshake_wrong_secret", id: "gonode", secret: "falsch", err: aemp.ErrAuthFailure, perlAuth: true},
 		{file: "05_handshake_no_common_auth", variant: "Perl accepts only cleartext", id: "gonode", secret: goldenSecret,
 			edit: func(g string) string { return goldenField(g, 3, "cleartext") }, err: aemp.ErrNoCommonAuth},
 		{file: "06_handshake_no_common_framing", variant: "Perl lists only storable", id: "gonode", secret: goldenSecret,
@@ -370,6 +376,9 @@ func TestGoldenHandshakeTetherDials(t *testing.T) {
 			w.readHello(tc.id)
 			w.sendHello(greeting, nonce)
 			if tc.framing == "" {
+				if tc.perlAuth {
+					w.sendAuth(aemp.AuthHMAC, tr.meta.PeerSecret, framings)
+				}
 				if tc.auth {
 					w.sendAuth(aemp.AuthHMAC, tr.meta.PeerSecret, framings)
 					token := w.authToken()

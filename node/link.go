@@ -7,23 +7,37 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetherkit/tether/clock"
 	"github.com/tetherkit/tether/node/aemp"
-	"github.com/tetherkit/tether/persistent"
 )
 
-// link is this node's relation with one other node: the connection in use
-// (made by either side), frames waiting for one, and the monitors set here
-// on that node's ports and on the node itself.
+// link is this node's relation with one other node: the driver of its
+// linkState (linkstate.go), which holds the connection in use (made by
+// either side), the frames waiting for one, and the monitors set here on
+// that node's ports and on the node itself. link runs the state's events
+// under mu and carries out their effects: it dials, arms the connect
+// timer, writes frames, starts and closes connections, fires monitors.
 //
 // A link connects on demand — when there is something to send or a monitor
-// to honour — through a persistent connection that tries the peer's known
-// addresses in turn. When the connection in use dies, or none comes up
-// within Config.ConnectTimeout while something waits, the link fails: the
-// queue is dropped and every monitor fires with transport_error before
-// anything more is sent to that node ("no silent holes").
+// to honour — with a dial loop that tries the peer's addresses in turn (the
+// addresses AddNode gave, or those the registry has), 250 ms apart. When
+// the connection in use dies, or none comes up within
+// Config.ConnectTimeout while something waits, the link fails: the queue
+// is dropped and every monitor fires with transport_error before anything
+// more is sent to that node ("no silent holes").
+//
+// Simultaneous connects. Two nodes may connect to each other at once;
+// exactly one connection must become their link, on both sides, or both
+// would drop one and fire monitors. The handshake's TieBreak settles it:
+// the node with the smaller ID sends its auth line only once the peer's
+// has verified, and only on the connection it commits to (linkState.commit:
+// the first whose peer authenticated, while no other is committed or in
+// use). The larger node can complete only that one. A greeting that merely
+// claims an ID commits nothing, so a peer without the secret cannot sway
+// the choice or hold a link up.
 type link struct {
 	n    *Node
 	peer string
@@ -33,63 +47,15 @@ type link struct {
 	// so that they leave in the order decided.
 	monMu sync.Mutex
 
-	mu       sync.Mutex
-	addrs    []string                        // known addresses (AddNode); none: ask the registry
-	next     int                             // the address to try next
-	noAddr   bool                            // the registry knew no address, when last asked
-	pc       *persistent.Conn[string, *conn] // outgoing attempts; nil when none are wanted
-	outgoing int                             // our handshakes with the peer under way
-	changed  chan struct{}                   // closed (and replaced) when cur changes or an incoming handshake ends
-	cur      *conn                           // the connection in use
-	queue    [][]any                         // frames waiting for a connection
-	queued   int                             // their estimated size in bytes
-	mons     map[string][]*monitor           // monitors on the peer's ports, by name
-	nodeMons []*monitor                      // monitors on the peer itself
-	timer    clock.Timer                     // the connect timeout, while armed
+	cur atomic.Pointer[conn] // st.cur, for the send path: no lock
+
+	mu      sync.Mutex
+	st      linkState
+	next    int                    // the address to try next
+	changed chan struct{}          // closed (and replaced) after every event
+	dials   map[uint64]func()      // cancels of the dial loops, by generation
+	timers  map[uint64]clock.Timer // the armed connect timers, by generation
 }
-
-// Simultaneous connects. Both nodes may be connecting to each other at
-// once; exactly one connection must become the link, on both sides, or
-// both would drop one and fire monitors. The node with the smaller ID
-// decides: it never lets an outgoing handshake and an incoming one from
-// the same peer both pass the greeting (a handshake refused there ends
-// before the peer could complete it). Its own outgoing handshake wins if
-// it started first; the peer's if the peer's passed the greeting first.
-// The node with the larger ID accepts whatever the smaller one lets
-// through. What the smaller node checks: l.outgoing, and the count of the
-// peer's handshakes under way (Node.incoming, kept by node ID so that an
-// unauthenticated greeting makes no link).
-
-// yieldLocked says whether an outgoing handshake to the peer should give
-// way to an incoming one. l.mu is held.
-func (l *link) yieldLocked() bool { return l.n.id < l.peer && l.n.incomingFrom(l.peer) > 0 }
-
-// incomingFrom returns the number of peer's handshakes under way.
-func (n *Node) incomingFrom(peer string) int {
-	n.inMu.Lock()
-	defer n.inMu.Unlock()
-	return n.incoming[peer]
-}
-
-// countIncoming adds d to the number of peer's handshakes under way.
-func (n *Node) countIncoming(peer string, d int) {
-	n.inMu.Lock()
-	defer n.inMu.Unlock()
-	if n.incoming[peer] += d; n.incoming[peer] == 0 {
-		delete(n.incoming, peer)
-	}
-}
-
-// changedLocked wakes those waiting for the link to change. l.mu is held.
-func (l *link) changedLocked() {
-	if l.changed != nil {
-		close(l.changed)
-		l.changed = nil
-	}
-}
-
-// errYield refuses our own handshake in favour of the peer's.
-var errYield = fmt.Errorf("%w: the peer's connection to us comes first", aemp.ErrAlreadyConnected)
 
 // linkTo returns the link to node, making it if create is set.
 func (n *Node) linkTo(node string, create bool) *link {
@@ -100,7 +66,13 @@ func (n *Node) linkTo(node string, create bool) *link {
 	defer n.linksMu.Unlock()
 	l := n.links[node]
 	if l == nil && create && !n.closing() {
-		l = &link{n: n, peer: node, mons: make(map[string][]*monitor)}
+		l = &link{
+			n:      n,
+			peer:   node,
+			st:     newLinkState(node, n.cfg.Limits.SendQueue),
+			dials:  make(map[uint64]func()),
+			timers: make(map[uint64]clock.Timer),
+		}
 		l.src = &l.peer
 		n.links[node] = l
 	}
@@ -110,50 +82,91 @@ func (n *Node) linkTo(node string, create bool) *link {
 	return l
 }
 
-// send queues the frame [port, msg…] for the peer: on the connection in
-// use, or until one comes up. mayWait: see conn.send.
-func (l *link) send(port string, msg []any, mayWait bool) {
+// do runs an event on the state under mu, carries out the effects that
+// belong under the lock, in order, and the others after unlocking, in
+// order.
+func (l *link) do(event func(s *linkState)) {
 	l.mu.Lock()
-	if c := l.cur; c != nil {
-		l.mu.Unlock()
-		c.send(port, msg, mayWait)
-		return
+	event(&l.st)
+	fx := l.st.effects()
+	after := fx[:0:0]
+	for _, e := range fx {
+		if e.op < opUnderLock {
+			l.underLock(e)
+		} else {
+			after = append(after, e)
+		}
 	}
-	if l.n.closing() {
-		l.mu.Unlock()
-		return // the node has closed: nothing leaves any more
+	l.cur.Store(l.st.cur)
+	if l.changed != nil {
+		close(l.changed)
+		l.changed = nil
 	}
-	frame := append(append(make([]any, 0, len(msg)+1), port), msg...)
-	norm, err := aemp.NormalizeFrame(frame[1:]) // no copy when msg is in the model already
-	if err != nil {
-		l.mu.Unlock()
-		l.n.log.Warn("a message cannot travel: failing the link", "node", l.peer, "err", err)
-		l.failCurrent("message not sent: " + err.Error())
-		return
-	}
-	frame = append(frame[:1], norm...)
-	l.queue = append(l.queue, frame)
-	l.queued += 16 + 16*len(frame)
-	over := l.queued > l.n.cfg.Limits.SendQueue
-	l.wantLocked()
 	l.mu.Unlock()
-	if over {
-		l.fail(nil, "send queue full")
+	for _, e := range after {
+		l.afterLock(e)
+	}
+	if g := l.n.global; g != nil && len(fx) > 0 {
+		g.pump() // what the registry's up and down asked for
 	}
 }
 
-// wantLocked makes sure a connection is being sought: an outgoing
-// persistent connection, and the connect timeout. l.mu is held.
-func (l *link) wantLocked() {
-	if l.cur != nil || l.n.closing() {
-		return
+// underLock carries out an effect with mu held.
+func (l *link) underLock(e linkEffect) {
+	n := l.n
+	switch e.op {
+	case opWrite:
+		e.c.sendFrame(e.frame, false)
+	case opRegistryUp:
+		if g := n.global; g != nil {
+			g.up(l.peer, e.c.id) // before c's reader starts: its frames come after
+		}
+	case opRegistryDown:
+		if g := n.global; g != nil {
+			g.down(l.peer, e.c.id)
+		}
+	case opStartDial:
+		ctx, cancel := context.WithCancel(n.ctx)
+		l.dials[e.gen] = cancel
+		n.wg.Go(func() { l.dialLoop(ctx, e.gen) })
+	case opArmTimer:
+		l.timers[e.gen] = n.clk.AfterFunc(n.cfg.ConnectTimeout, func() {
+			l.do(func(s *linkState) { s.timeout(e.gen) })
+		})
+	case opStopTimer:
+		if t := l.timers[e.gen]; t != nil {
+			t.Stop()
+			delete(l.timers, e.gen)
+		}
 	}
-	if l.timer == nil {
-		l.timer = l.n.clk.AfterFunc(l.n.cfg.ConnectTimeout, l.connectTimeout)
-		l.noAddr = false
-	}
-	if l.pc == nil {
-		l.pc = l.newPersistent()
+}
+
+// afterLock carries out an effect without mu.
+func (l *link) afterLock(e linkEffect) {
+	n := l.n
+	switch e.op {
+	case opStopDial:
+		l.mu.Lock()
+		cancel := l.dials[e.gen]
+		delete(l.dials, e.gen)
+		l.mu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
+	case opStartConn:
+		e.c.start()
+	case opCloseConn:
+		e.c.fail(fmt.Errorf("%s", e.text))
+	case opFire:
+		for _, m := range e.mons {
+			m.fire(n, e.reason)
+		}
+	case opNodeUp:
+		n.nodeEvent(l.peer, true, nil)
+	case opNodeDown:
+		n.nodeEvent(l.peer, false, e.reason)
+	case opFailed:
+		n.log.Info("link failed", "peer", l.peer, "reason", e.text)
 	}
 }
 
@@ -163,20 +176,53 @@ const (
 	textNoAddress      = "no known address"
 )
 
-func (l *link) connectTimeout() {
-	l.mu.Lock()
-	if l.cur != nil || l.timer == nil {
-		l.mu.Unlock()
+// send queues the frame [port, msg…] for the peer: on the connection in
+// use, or until one comes up. mayWait: see conn.send.
+func (l *link) send(port string, msg []any, mayWait bool) {
+	if c := l.cur.Load(); c != nil {
+		c.send(port, msg, mayWait)
 		return
 	}
-	l.timer = nil
-	text := textConnectTimeout
-	if l.noAddr {
-		text = textNoAddress
+	frame := append(append(make([]any, 0, len(msg)+1), port), msg...)
+	norm, err := aemp.NormalizeFrame(frame[1:]) // no copy when msg is in the model already
+	if err != nil {
+		l.n.log.Warn("a message cannot travel: failing the link", "node", l.peer, "err", err)
+		l.do(func(s *linkState) { s.failCurrent("message not sent: " + err.Error()) })
+		return
 	}
-	l.mu.Unlock()
-	l.fail(nil, text)
+	frame = append(frame[:1], norm...)
+	size := 16 + 16*len(frame)
+	l.do(func(s *linkState) { s.send(frame, size) })
 }
+
+// dialLoop seeks a connection to the peer while the link's state wants one
+// from this loop (generation gen): it resolves an address, dials it, and
+// tries again 250 ms later.
+func (l *link) dialLoop(ctx context.Context, gen uint64) {
+	n := l.n
+	for {
+		l.mu.Lock()
+		ok := l.st.dialing(gen)
+		l.mu.Unlock()
+		if !ok {
+			return
+		}
+		a, err := l.Resolve(ctx)
+		if err == nil {
+			_, err = n.dialNode(ctx, a, l.peer, gen, nil)
+		}
+		if err == nil {
+			return
+		}
+		n.log.Debug("dial failed", "peer", l.peer, "err", err)
+		if clock.Sleep(ctx, n.clk, n.rand.Jitter(dialRetry, 0.2)) != nil {
+			return
+		}
+	}
+}
+
+// dialRetry is the pause between a link's dial attempts.
+const dialRetry = 250 * time.Millisecond
 
 // errNoAddress: the registry knows no address of the peer.
 var errNoAddress = errors.New(textNoAddress)
@@ -186,7 +232,7 @@ var errNoAddress = errors.New(textNoAddress)
 // attempt (so a node that moved is found where it is now).
 func (l *link) Resolve(ctx context.Context) (string, error) {
 	l.mu.Lock()
-	addrs := l.addrs
+	addrs := l.st.addrs
 	l.mu.Unlock()
 	if len(addrs) == 0 {
 		found, ok, err := l.n.reg.Find(ctx, l.peer)
@@ -194,9 +240,7 @@ func (l *link) Resolve(ctx context.Context) (string, error) {
 			return "", err
 		}
 		if !ok || len(found) == 0 {
-			l.mu.Lock()
-			l.noAddr = true
-			l.mu.Unlock()
+			l.do(func(s *linkState) { s.noAddress() })
 			return "", errNoAddress
 		}
 		addrs = found
@@ -207,210 +251,109 @@ func (l *link) Resolve(ctx context.Context) (string, error) {
 	return addrs[(l.next-1)%len(addrs)], nil
 }
 
-// newPersistent makes the link's outgoing persistent connection. l.mu is
-// held.
-func (l *link) newPersistent() *persistent.Conn[string, *conn] {
-	n := l.n
-	pc, err := persistent.New(persistent.Config[string, *conn]{
-		ServerName: "node " + l.peer,
-		Resolver:   l,
-		Connect:    func(ctx context.Context, a string) (*conn, error) { return l.dial(ctx, a) },
-		RetryDelay: persistent.Constant(250 * time.Millisecond),
-		Clock:      n.clk,
-		Rand:       n.rand.Derive("link/" + l.peer),
-		Logger:     n.cfg.Logger,
-	})
-	if err != nil {
-		panic(err) // the config above is always valid
-	}
-	return pc
-}
-
-// dial makes one outgoing connection to the peer at address.
-func (l *link) dial(ctx context.Context, address string) (*conn, error) {
-	n := l.n
-	l.mu.Lock()
-	switch {
-	case l.cur != nil:
-		l.mu.Unlock()
-		return nil, fmt.Errorf("connected already")
-	case l.yieldLocked():
-		l.mu.Unlock()
-		return nil, errYield
-	}
-	l.outgoing++
-	l.mu.Unlock()
-	defer l.doneOutgoing()
-	nc, err := n.cfg.Transport.Dial(ctx, "tcp", address)
+// dialNode connects to the node listening at a and makes the connection
+// its link, unless the link is up already (by the peer's connection to
+// this one, say). want, if not empty, is the node expected there; gen, if
+// not 0, the dial loop that dials, which must still be wanted when the
+// connection is committed. greeted, if not nil, is called with the link
+// (its lock held) as soon as the greeting names the peer. It returns the
+// link once it is up, and also with an error if the handshake failed after
+// the greeting named the peer (nil before).
+func (n *Node) dialNode(ctx context.Context, a, want string, gen uint64, greeted func(*linkState)) (*link, error) {
+	nc, err := n.cfg.Transport.Dial(ctx, "tcp", a)
 	if err != nil {
 		return nil, err
 	}
-	al, err := aemp.Handshake(ctx, nc, n.handshakeConfig(func(g *aemp.Greeting) error {
-		if g.NodeID != l.peer {
-			return fmt.Errorf("%s is node %s, not %s", address, g.NodeID, l.peer)
+	var l *link
+	token := n.connSeq.Add(1)
+	al, err := aemp.Handshake(ctx, nc, n.handshakeConfig(
+		func(g *aemp.Greeting) error {
+			if want != "" && g.NodeID != want {
+				return fmt.Errorf("%s is node %s, not %s", a, g.NodeID, want)
+			}
+			if l = n.linkTo(g.NodeID, true); l == nil {
+				return errLinkClosed
+			}
+			var err error
+			l.do(func(s *linkState) {
+				if greeted != nil {
+					greeted(s)
+				}
+				err = s.greeted()
+			})
+			return err
+		},
+		func(*aemp.Result) error {
+			var err error
+			l.do(func(s *linkState) {
+				if gen != 0 && !s.dialing(gen) {
+					err = errors.New("no longer wanted")
+					return
+				}
+				err = s.commit(token)
+			})
+			return err
+		}))
+	if err != nil {
+		if l != nil {
+			l.do(func(s *linkState) { s.abandon(token) })
+			if l.settle(ctx) {
+				return l, nil // linked after all, by another connection
+			}
 		}
+		return l, err
+	}
+	return l, l.take(al, token)
+}
+
+// take makes the authenticated connection al, whose handshake token was
+// committed, the link's connection.
+func (l *link) take(al *aemp.Link, token uint64) error {
+	c := newConn(l, al, token)
+	var ok bool
+	l.do(func(s *linkState) { ok = s.attach(c, token) })
+	if !ok {
+		c.fail(errLinked)
+		if !l.connected() {
+			return errLinkClosed
+		}
+	}
+	return nil
+}
+
+// settle waits while another handshake with the peer is committed, and
+// reports whether the link is up then.
+func (l *link) settle(ctx context.Context) bool {
+	for {
 		l.mu.Lock()
-		defer l.mu.Unlock()
-		switch {
-		case l.cur != nil:
-			return aemp.ErrAlreadyConnected
-		case l.yieldLocked():
-			return errYield
+		if l.st.cur != nil || l.st.committed == 0 || l.st.closed {
+			up := l.st.cur != nil
+			l.mu.Unlock()
+			return up
 		}
-		return nil
-	}))
-	if err != nil {
-		return nil, err
+		if l.changed == nil {
+			l.changed = make(chan struct{})
+		}
+		ch := l.changed
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
 	}
-	c := newConn(l, al)
-	if !l.attach(c, true) {
-		c.fail(aemp.ErrAlreadyConnected)
-		return nil, aemp.ErrAlreadyConnected
-	}
-	return c, nil
 }
 
-// doneOutgoing ends the count of one outgoing handshake.
-func (l *link) doneOutgoing() {
-	l.mu.Lock()
-	l.outgoing--
-	l.mu.Unlock()
-}
+func (l *link) connected() bool { return l.current() != nil }
 
-// checkIncoming decides, at its greeting, whether a connection from peer
-// may go on to become the link: not if one is in use, nor if this node has
-// the smaller ID and is connecting to peer itself (see yieldLocked). A
-// connection let through is counted until doneIncoming.
-func (n *Node) checkIncoming(peer string) error {
-	// Count first, then check: a dial that starts meanwhile sees the count.
-	n.countIncoming(peer, 1)
-	l := n.linkTo(peer, false)
+// current returns the connection in use, or nil (also for a nil link).
+func (l *link) current() *conn {
 	if l == nil {
 		return nil
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var err error
-	switch {
-	case l.cur != nil:
-		err = aemp.ErrAlreadyConnected
-	case l.outgoing > 0 && n.id < peer:
-		err = fmt.Errorf("%w: connecting to it at the same time; my connection wins", aemp.ErrAlreadyConnected)
-	default:
-		return nil
-	}
-	n.countIncoming(peer, -1)
-	return err
-}
-
-// doneIncoming ends the count of one of peer's handshakes that
-// checkIncoming let through.
-func (n *Node) doneIncoming(peer string) {
-	n.countIncoming(peer, -1)
-	if l := n.linkTo(peer, false); l != nil {
-		l.mu.Lock()
-		l.changedLocked()
-		l.mu.Unlock()
-	}
-}
-
-// attach makes c the connection in use, if there is none: the queue goes
-// out on it, before anything sent later; the connect timeout stops; the
-// node monitors learn the node is up. fromPC says c is the link's
-// persistent connection's; any other connection makes that one's attempts
-// pointless. It reports whether c was taken.
-func (l *link) attach(c *conn, fromPC bool) bool {
-	l.mu.Lock()
-	if l.cur != nil || l.n.closing() {
-		l.mu.Unlock()
-		return false
-	}
-	// The queue goes to c's writer before c is published: a send that
-	// sees l.cur cannot overtake it.
-	for _, f := range l.queue {
-		c.sendFrame(f, false)
-	}
-	l.queue, l.queued = nil, 0
-	l.cur = c
-	l.changedLocked()
-	if l.timer != nil {
-		l.timer.Stop()
-		l.timer = nil
-	}
-	var stale *persistent.Conn[string, *conn]
-	if l.pc != nil && !fromPC {
-		stale, l.pc = l.pc, nil
-	}
-	g := l.n.global
-	if g != nil {
-		g.up(l.peer, c.id) // before c's reader starts: frames come after
-	}
-	l.mu.Unlock()
-	if g != nil {
-		g.pump()
-	}
-
-	c.start()
-	if stale != nil {
-		l.n.wg.Go(func() { stale.Close(context.Background()) })
-	}
-	l.n.wg.Go(func() {
-		<-c.Done()
-		l.fail(c, c.reason())
-	})
-	l.n.nodeEvent(l.peer, true, nil)
-	return true
-}
-
-// fail ends the link's current state: if c is the connection in use (or c
-// is nil and none is), the queue is dropped and every monitor on the peer
-// and its ports fires with transport_error and text. Outgoing attempts
-// stop until something is wanted again.
-func (l *link) fail(c *conn, text string) {
-	l.mu.Lock()
-	if c != l.cur {
-		l.mu.Unlock()
-		return
-	}
-	l.cur = nil
-	l.changedLocked()
-	if l.timer != nil {
-		l.timer.Stop()
-		l.timer = nil
-	}
-	l.queue, l.queued = nil, 0
-	mons, nodeMons := l.mons, l.nodeMons
-	l.mons, l.nodeMons = make(map[string][]*monitor), nil
-	pc := l.pc
-	l.pc = nil
-	g := l.n.global
-	if c != nil && g != nil {
-		g.down(l.peer, c.id)
-	}
-	l.mu.Unlock()
-	if c != nil && g != nil {
-		g.pump()
-	}
-
-	if c != nil {
-		c.fail(fmt.Errorf("%s", text))
-	}
-	reason := []any{ReasonTransport, l.peer, text}
-	for _, ms := range mons {
-		for _, m := range ms {
-			m.fire(l.n, reason)
-		}
-	}
-	for _, m := range nodeMons {
-		m.fire(l.n, reason)
-	}
-	if pc != nil {
-		l.n.wg.Go(func() { pc.Close(context.Background()) })
-	}
-	if c != nil {
-		l.n.nodeEvent(l.peer, false, reason)
-	}
-	l.n.log.Info("link failed", "peer", l.peer, "reason", text)
+	return l.st.cur
 }
 
 // sendRemote sends a message to port name of node ("" for its node
@@ -425,14 +368,6 @@ func (n *Node) sendRemote(node, name string, msg []any, mayWait bool) {
 		return
 	}
 	l.send(name, msg, mayWait)
-}
-
-// failCurrent fails the link in whatever state it is.
-func (l *link) failCurrent(text string) {
-	l.mu.Lock()
-	c := l.cur
-	l.mu.Unlock()
-	l.fail(c, text)
 }
 
 func (n *Node) killRemote(node, name string, reason []any) {
@@ -450,10 +385,8 @@ func (n *Node) monitorRemote(node, name string, m *monitor) Guard {
 	}
 	l.monMu.Lock()
 	defer l.monMu.Unlock()
-	l.mu.Lock()
-	first := len(l.mons[name]) == 0
-	l.mons[name] = append(l.mons[name], m)
-	l.mu.Unlock()
+	var first bool
+	l.do(func(s *linkState) { first = s.monitor(name, m) })
 	if first {
 		l.send(aemp.NodePort, []any{aemp.ReqMon1, name}, false)
 	}
@@ -463,18 +396,8 @@ func (n *Node) monitorRemote(node, name string, m *monitor) Guard {
 		}
 		l.monMu.Lock()
 		defer l.monMu.Unlock()
-		l.mu.Lock()
-		ms := l.mons[name]
-		if i := slices.Index(ms, m); i >= 0 {
-			ms = slices.Delete(ms, i, i+1)
-		}
-		last := len(ms) == 0 && len(l.mons[name]) > 0
-		if len(ms) == 0 {
-			delete(l.mons, name)
-		} else {
-			l.mons[name] = ms
-		}
-		l.mu.Unlock()
+		var last bool
+		l.do(func(s *linkState) { last = s.demonitor(name, m) })
 		if last {
 			l.send(aemp.NodePort, []any{aemp.ReqMon0, name}, false)
 		}
@@ -489,30 +412,17 @@ func (n *Node) monitorNode(node string, m *monitor) Guard {
 		m.fire(n, []any{ReasonTransport, node, "node closing"})
 		return Guard{}
 	}
-	l.mu.Lock()
-	l.nodeMons = append(l.nodeMons, m)
-	l.wantLocked()
-	l.mu.Unlock()
+	l.do(func(s *linkState) { s.nodeMonitor(m) })
 	return Guard{stop: func() {
 		m.over.Store(true)
-		l.mu.Lock()
-		if i := slices.Index(l.nodeMons, m); i >= 0 {
-			l.nodeMons = slices.Delete(l.nodeMons, i, i+1)
-		}
-		l.mu.Unlock()
+		l.do(func(s *linkState) { s.nodeDemonitor(m) })
 	}}
 }
 
 // fireRemote fires the monitors set here on port name of l's peer: it
 // died with reason (kil0).
 func (l *link) fireRemote(name string, reason []any) {
-	l.mu.Lock()
-	ms := l.mons[name]
-	delete(l.mons, name)
-	l.mu.Unlock()
-	for _, m := range ms {
-		m.fire(l.n, reason)
-	}
+	l.do(func(s *linkState) { s.killed(name, reason) })
 }
 
 // AddNode connects to the node listening at one of addrs (tried in
@@ -525,15 +435,14 @@ func (n *Node) AddNode(ctx context.Context, addrs ...string) (string, error) {
 	var lastErr error
 	for _, a := range addrs {
 		for attempt := 1; ; attempt++ {
-			peer, err := n.addNodeAt(ctx, a, addrs)
+			l, err := n.dialNode(ctx, a, "", 0, func(s *linkState) { s.learn(addrs) })
 			if err == nil {
-				return peer, nil
+				return l.peer, nil
 			}
 			lastErr = err
-			// A peer that hung up before authenticating may have
-			// refused us for its own connection to us, which is on its
-			// way: try again shortly, when ours may be the one it waits
-			// for, or the link is up.
+			// A peer that hung up before authenticating may have been
+			// setting up its own connection to us, which is on its way:
+			// try again shortly, when the link may be up.
 			if !errors.Is(err, aemp.ErrConnection) || attempt == addNodeAttempts {
 				break
 			}
@@ -554,118 +463,12 @@ const (
 	addNodeRetry    = 20 * time.Millisecond
 )
 
-// addNodeAt is one attempt of AddNode, at address a: the link learns
-// addrs.
-func (n *Node) addNodeAt(ctx context.Context, a string, addrs []string) (string, error) {
-	l, err := n.dialNode(ctx, a, func(l *link) {
-		for _, a := range addrs {
-			if !slices.Contains(l.addrs, a) {
-				l.addrs = append(l.addrs, a)
-			}
-		}
-	})
-	if err != nil {
-		return "", err
-	}
-	return l.peer, nil
-}
-
-// dialNode connects to the node listening at a and makes the connection
-// its link, unless the link is up already — by the peer's connection to
-// this node, which may win while they connect to each other. It returns
-// the link once it is up, and the link with an error if the handshake
-// failed after the greeting named the peer (nil before). greeted, if not
-// nil, is called with the link's lock held as soon as the greeting names
-// the peer.
-func (n *Node) dialNode(ctx context.Context, a string, greeted func(*link)) (*link, error) {
-	nc, err := n.cfg.Transport.Dial(ctx, "tcp", a)
-	if err != nil {
-		return nil, err
-	}
-	var l *link
-	counted := false
-	al, err := aemp.Handshake(ctx, nc, n.handshakeConfig(func(g *aemp.Greeting) error {
-		l = n.linkTo(g.NodeID, true)
-		if l == nil {
-			return fmt.Errorf("node closing")
-		}
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		if greeted != nil {
-			greeted(l)
-		}
-		switch {
-		case l.cur != nil:
-			return aemp.ErrAlreadyConnected
-		case l.yieldLocked():
-			return errYield
-		}
-		l.outgoing++
-		counted = true
-		return nil
-	}))
-	if counted {
-		defer l.doneOutgoing() // after attach: the count covers the handshake till then
-	}
-	if err != nil {
-		if l != nil && l.settle(ctx) {
-			return l, nil // linked after all, by the peer's connection
-		}
-		return l, err
-	}
-	c := newConn(l, al)
-	if !l.attach(c, false) {
-		c.fail(aemp.ErrAlreadyConnected)
-		if !l.connected() {
-			return l, fmt.Errorf("node closing")
-		}
-	}
-	return l, nil
-}
-
-// settle waits while the peer has handshakes with this node under way,
-// and reports whether the link is up then.
-func (l *link) settle(ctx context.Context) bool {
-	for {
-		l.mu.Lock()
-		if l.cur != nil {
-			l.mu.Unlock()
-			return true
-		}
-		if l.n.incomingFrom(l.peer) == 0 {
-			l.mu.Unlock()
-			return false
-		}
-		if l.changed == nil {
-			l.changed = make(chan struct{})
-		}
-		ch := l.changed
-		l.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return false
-		}
-	}
-}
-
-func (l *link) connected() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.cur != nil
-}
-
 // RemoveNode forgets node's addresses and closes the link to it; its
 // monitors fire with transport_error "removed".
 func (n *Node) RemoveNode(node string) {
-	l := n.linkTo(node, false)
-	if l == nil {
-		return
+	if l := n.linkTo(node, false); l != nil {
+		l.do(func(s *linkState) { s.forget() })
 	}
-	l.mu.Lock()
-	l.addrs = nil
-	l.mu.Unlock()
-	l.failCurrent("removed")
 }
 
 // Nodes returns the IDs of the nodes linked to this one now, sorted.
@@ -732,28 +535,41 @@ func (n *Node) accept(nc net.Conn) {
 	defer cancel()
 	stop := context.AfterFunc(n.ctx, cancel)
 	defer stop()
-	counted := "" // the peer, once the greeting let the connection through
-	al, err := aemp.Handshake(ctx, nc, n.handshakeConfig(func(g *aemp.Greeting) error {
-		if err := n.checkIncoming(g.NodeID); err != nil {
+	var l *link
+	token := n.connSeq.Add(1)
+	al, err := aemp.Handshake(ctx, nc, n.handshakeConfig(
+		func(g *aemp.Greeting) error {
+			if l = n.linkTo(g.NodeID, true); l == nil {
+				return errLinkClosed
+			}
+			var err error
+			l.do(func(s *linkState) { err = s.greeted() })
 			return err
-		}
-		counted = g.NodeID
-		return nil
-	}))
-	if counted != "" {
-		defer n.doneIncoming(counted) // after attach: the count covers the handshake till then
-	}
+		},
+		func(*aemp.Result) error {
+			var err error
+			l.do(func(s *linkState) { err = s.commit(token) })
+			return err
+		}))
 	if err != nil {
+		if l != nil {
+			l.do(func(s *linkState) { s.abandon(token) })
+		}
 		n.log.Debug("incoming connection refused", "from", nc.RemoteAddr().String(), "err", err)
 		return
 	}
-	l := n.linkTo(al.PeerID, true)
-	if l == nil {
-		al.Conn.Close()
-		return
+	l.take(al, token)
+}
+
+// closeLinks fails every link: the node is closing.
+func (n *Node) closeLinks() {
+	n.linksMu.Lock()
+	links := make([]*link, 0, len(n.links))
+	for _, l := range n.links {
+		links = append(links, l)
 	}
-	c := newConn(l, al)
-	if !l.attach(c, false) {
-		c.fail(aemp.ErrAlreadyConnected)
+	n.linksMu.Unlock()
+	for _, l := range links {
+		l.do(func(s *linkState) { s.close() })
 	}
 }

@@ -42,8 +42,6 @@ type Node struct {
 	linksMu   sync.Mutex
 	links     map[string]*link     // by node ID; a link, once made, stays
 	lastLink  atomic.Pointer[link] // the link linkTo returned last
-	inMu      sync.Mutex           // a leaf lock
-	incoming  map[string]int       // handshakes under way from each node (see link.go)
 	watchers  []*nodeWatcher
 	listeners []net.Listener
 	connSeq   atomic.Uint64 // the last connection's id
@@ -86,7 +84,6 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		spawnCtr: "a",
 		inits:    make(map[string]InitFunc),
 		links:    make(map[string]*link),
-		incoming: make(map[string]int),
 		keepers:  make(map[string]*keeper),
 		done:     make(chan struct{}),
 	}
@@ -166,18 +163,7 @@ func (n *Node) Close(ctx context.Context) error {
 	if n.reg != nil {
 		n.reg.Close() // first: the links going down tell the registry nothing more
 	}
-	n.linksMu.Lock()
-	links := make([]*link, 0, len(n.links))
-	for _, l := range n.links {
-		links = append(links, l)
-	}
-	n.linksMu.Unlock()
-	for _, l := range links {
-		l.mu.Lock()
-		c := l.cur
-		l.mu.Unlock()
-		l.fail(c, "node closed")
-	}
+	n.closeLinks()
 	for _, pc := range n.seeders {
 		n.wg.Go(func() { pc.Close(context.Background()) })
 	}

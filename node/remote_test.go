@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -424,5 +425,32 @@ func TestTrace(t *testing.T) {
 		if !slices.Contains(lines, want) {
 			t.Errorf("trace lacks %q; got %q", want, lines)
 		}
+	}
+}
+
+// A peer without the secret cannot hold a link up (issue 10): greetings
+// that claim b's ID, at a's listener, handshakes left hanging, do not make
+// a give way to them — a links to b at once, and again after the link is
+// lost, while they hang.
+func TestClaimedIDCannotBlockLinks(t *testing.T) {
+	a := startTCP(t, "a") // a < b: a decides simultaneous connects
+	b := startTCP(t, "b")
+	for range 5 {
+		c, err := net.Dial("tcp", a.Addrs()[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "aemp;1;b;hmac_sha3_512;msgpack,json;provider=attacker\n%s\n", strings.Repeat("x", 88))
+	}
+	for round := range 2 {
+		id, err := a.AddNode(patientCtx(t), b.Addrs()...)
+		if err != nil || id != "b" {
+			t.Fatalf("round %d: AddNode(b) = %q, %v while unauthenticated greetings claim b", round, id, err)
+		}
+		p, got := inbox(b)
+		a.Send(p, "through")
+		recv(t, got)
+		a.RemoveNode("b")
 	}
 }

@@ -65,7 +65,7 @@ func (n *Node) connectSeed(ctx context.Context, rank int, a string) (*conn, erro
 			return c, nil // linked already
 		}
 	}
-	l, err := n.dialNode(ctx, a, nil)
+	l, err := n.dialNode(ctx, a, "", 0, nil)
 	if l != nil {
 		n.mu.Lock()
 		n.seedIDs[rank] = l.peer
@@ -90,16 +90,6 @@ func (n *Node) connectSeed(ctx context.Context, rank int, a string) (*conn, erro
 		return c, nil
 	}
 	return nil, fmt.Errorf("the link to %s went down at once", l.peer)
-}
-
-// current returns the connection in use, or nil (also for a nil link).
-func (l *link) current() *conn {
-	if l == nil {
-		return nil
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.cur
 }
 
 // A global node keeps a link to every other global it knows of (the

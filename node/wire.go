@@ -39,9 +39,9 @@ type conn struct {
 	done chan struct{}
 }
 
-func newConn(l *link, al *aemp.Link) *conn {
+func newConn(l *link, al *aemp.Link, id uint64) *conn {
 	c := &conn{
-		id:    l.n.connSeq.Add(1),
+		id:    id,
 		l:     l,
 		al:    al,
 		enc:   al.SendFraming.NewEncoder(nil, al.Limits),
@@ -214,7 +214,9 @@ const maxRun = 256
 // frameLimits are the aemp limits of this node's links.
 func (n *Node) frameLimits() aemp.Limits { return aemp.Limits{MaxFrameSize: n.cfg.Limits.MaxFrame} }
 
-// fail closes the connection with err as the reason.
+// fail closes the connection with err as the reason, and tells the link,
+// from a goroutine of its own: fail may be called with the link's lock
+// held.
 func (c *conn) fail(err error) {
 	c.once.Do(func() {
 		c.err = err
@@ -226,6 +228,8 @@ func (c *conn) fail(err error) {
 		c.al.Conn.Close()
 		c.w.Close()
 		close(c.done)
+		l := c.l
+		l.n.wg.Go(func() { l.do(func(s *linkState) { s.died(c, c.reason()) }) })
 	})
 }
 
@@ -272,8 +276,9 @@ func (c *conn) reason() string {
 	}
 }
 
-// handshakeConfig is the aemp configuration of this node's links.
-func (n *Node) handshakeConfig(check func(*aemp.Greeting) error) aemp.Config {
+// handshakeConfig is the aemp configuration of this node's links: check
+// sees the peer's greeting, commit the authenticated peer (see link).
+func (n *Node) handshakeConfig(check func(*aemp.Greeting) error, commit func(*aemp.Result) error) aemp.Config {
 	cfg := aemp.Config{
 		NodeID:    n.id,
 		Secret:    n.cfg.Secret,
@@ -282,6 +287,8 @@ func (n *Node) handshakeConfig(check func(*aemp.Greeting) error) aemp.Config {
 		Timeout:   n.cfg.HandshakeTimeout,
 		Clock:     n.clk,
 		CheckPeer: check,
+		TieBreak:  true,
+		Commit:    commit,
 		Limits:    n.frameLimits(),
 		Params:    []aemp.Param{{Key: "provider", Value: "tether-1"}},
 	}
