@@ -20,7 +20,10 @@ package node_test
 //     listener of the test (or accepts from it, 18), the test sends the Perl
 //     node's recorded frames, and the tether node's program sends what the
 //     probe's program sent;
-//   - handshake failures (03, 05–08) from both seats.
+//   - handshake failures (03, 05–08) from both seats;
+//   - the registry (14, 16–18, golden_registry_test.go): the global seed,
+//     and the node that talks to it (a slave, another global), each seat
+//     played by the tether node in turn.
 //
 // Where tether answers differently from Perl on purpose, an override says
 // so (goldenOverride.why); the report of the issue lists them too.
@@ -41,8 +44,7 @@ import (
 	"github.com/tetherkit/tether/node/aemp"
 )
 
-// goldenCoverage says where each recording is used; "" means out of scope
-// for now (TestGoldenRegistryScenarios says why).
+// goldenCoverage says where each recording is used.
 var goldenCoverage = map[string]string{
 	"01_handshake_hmac_json":         "TestGoldenHandshakeTetherAccepts, TestGoldenHandshakeTetherDials",
 	"02_handshake_hmac_cbor":         "TestGoldenHandshakeTetherAccepts",
@@ -57,15 +59,15 @@ var goldenCoverage = map[string]string{
 	"11_remote_kill":                 "TestGoldenTetherAsPerlPeer",
 	"12_node_requests":               "TestGoldenTetherAsPerlPeer",
 	"13_spawn_cal":                   "TestGoldenTetherAsPerlPeer",
-	"14_global_db":                   "",
+	"14_global_db":                   "TestGoldenGlobalDB",
 	"15_perl_to_go":                  "TestGoldenPerlToGo, TestGoldenTetherAsPerlPeer",
-	"16_proxy_peer_seed":             "",
-	"17_proxy_global_mesh":           "",
-	"18_discovery_accept":            "TestGoldenDiscoveryAccept",
+	"16_proxy_peer_seed":             "TestGoldenPeerSeed",
+	"17_proxy_global_mesh":           "TestGoldenGlobalMesh",
+	"18_discovery_accept":            "TestGoldenDiscovery",
 }
 
-// TestGoldenCoverage: every recording is replayed here or skipped with a
-// reason, so a new one cannot go unnoticed.
+// TestGoldenCoverage: every recording is replayed here, so a new one
+// cannot go unnoticed.
 func TestGoldenCoverage(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(goldenDir, "*.jsonl"))
 	if err != nil {
@@ -83,17 +85,6 @@ func TestGoldenCoverage(t *testing.T) {
 		if !seen[name] {
 			t.Errorf("recording %s is missing from %s", name, goldenDir)
 		}
-	}
-}
-
-// TestGoldenRegistryScenarios: the recordings of the registry (global
-// nodes and their database) wait for the registry issue.
-func TestGoldenRegistryScenarios(t *testing.T) {
-	for _, name := range []string{"14_global_db", "16_proxy_peer_seed", "17_proxy_global_mesh"} {
-		t.Run(name, func(t *testing.T) {
-			goldenLoad(t, name)
-			t.Skip("global nodes and the registry (g_* requests) are not in the node package yet: a later issue")
-		})
 	}
 }
 
@@ -448,7 +439,7 @@ func TestGoldenHandshakeTetherAccepts(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			tr := goldenLoad(t, tc.file)
-			p := goldenStartPeer(t, "peer", goldenSecret)
+			p := goldenStartPeer(t, node.Config{ID: "peer", Secret: goldenSecret})
 			greeting, nonce, method, framings := goldenProbeLines(t, tr, 0, tc.edit)
 
 			w := goldenDial(t, p.n.Addrs()[0])
@@ -681,7 +672,7 @@ func TestGoldenTetherAsPerlPeer(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
 			tr := goldenLoad(t, tc.file)
-			p := goldenStartPeer(t, "peer", goldenSecret)
+			p := goldenStartPeer(t, node.Config{ID: "peer", Secret: goldenSecret})
 			greeting, nonce, method, framings := goldenProbeLines(t, tr, 0, nil)
 			w := goldenDial(t, p.n.Addrs()[0])
 			w.readHello("peer")
@@ -831,33 +822,4 @@ func TestGoldenPerlToGo(t *testing.T) {
 		`["RQD9b3WwKg",5]`:              true, // the probe's svc answered Perl's call
 	}}
 	r.run(tr, 0)
-}
-
-// TestGoldenDiscoveryAccept replays 18 with the tether node in the probe's
-// seat: the Perl peer, having found the probe's address through the seed,
-// connects to it (conn 2). The tether node accepts: it sends its greeting
-// and nonce at once, the message Perl queued meanwhile reaches its port,
-// and a message from the tether node to the peer goes back over the same
-// connection (the node has no address for the peer, so it could not dial).
-//
-// Skipped: conn 1, the probe's exchange with the seed (g_slave publishing
-// its listen address under 'l, g_find, and a snd relay through the seed),
-// which needs the registry (a later issue).
-func TestGoldenDiscoveryAccept(t *testing.T) {
-	tr := goldenLoad(t, "18_discovery_accept")
-	for _, rec := range tr.frames(1) {
-		t.Logf("skipped (registry): conn 1 %s %s", rec.Dir, rec.Text)
-	}
-	s := goldenStartProbeSeat(t, node.Config{ID: "gonode", Secret: goldenSecret, Binds: []string{"127.0.0.1:0"}}, "inbox", "p1")
-	greeting, nonce, framings := goldenPerlLines(t, tr, 2, nil)
-	w := goldenDial(t, s.n.Addrs()[0])
-	w.readHello("gonode") // before the test has sent anything
-	w.sendHello(greeting, nonce)
-	w.sendAuth(aemp.AuthHMAC, tr.meta.PeerSecret, framings)
-	w.readAuth(goldenSecret, "cbor")
-	r := &goldenProbeReplay{t: t, s: s, w: w, perl: "peer"}
-	r.run(tr, 2)
-	if got := s.n.Nodes(); !slices.Equal(got, []string{"peer"}) {
-		t.Errorf("the tether node is linked to %v, want [peer] over the accepted connection", got)
-	}
 }
