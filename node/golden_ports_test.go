@@ -8,11 +8,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"net"
 	"regexp"
 	"slices"
 	"sync"
 	"testing"
 
+	"github.com/tetherkit/tether/clock"
 	"github.com/tetherkit/tether/node"
 )
 
@@ -37,18 +40,27 @@ func (p *goldenPeer) localName() *regexp.Regexp {
 // RUNIQ and tether's alike; spec/aemp-wire.md, ID generation).
 var goldenSpawnName = regexp.MustCompile(`^[0-9A-Za-z]{9}[A-Z][a-z]+$`)
 
-// goldenStartPeer starts a tether node with ID id (normally "peer") on
-// 127.0.0.1 with the recordings' secret and the Perl peer's ports:
+// goldenStartPeer starts a tether node from cfg (normally ID "peer", the
+// recordings' secret, and seeds where the Perl peer had them), listening
+// on 127.0.0.1 unless cfg binds elsewhere, with the Perl peer's ports:
 //
-//   - echo: [reply-port, a…] sends a… to reply-port;
-//   - tag: tag handlers only (ping, die, send, kill, watch, call, spawn_on);
-//     any other first element kills it with unhandled_message. dbset and
-//     dbdel (registry) are not there: the registry is a later issue;
+//   - echo: [reply-port, a…] sends a… to reply-port; registered in the
+//     registry family interop_echo with the value "echo";
+//   - tag: tag handlers only (ping, die, send, kill, watch, call, spawn_on,
+//     dbset, dbdel); any other first element kills it with
+//     unhandled_message; registered in interop_tag with the value "tag";
 //   - victim1..3: no handler at all;
 //   - the spawnable init functions ::interop_init and InteropPeer::init.
-func goldenStartPeer(t *testing.T, id, secret string) *goldenPeer {
+//
+// Where the test plays the seed, which answers the handshake only after
+// this returns, the peer's first g_slave carries the registrations, as the
+// Perl peer's did; with a tether seed they may follow as g_upd.
+func goldenStartPeer(t *testing.T, cfg node.Config) *goldenPeer {
 	t.Helper()
-	n, errs := goldenStart(t, node.Config{ID: id, Secret: secret, Binds: []string{"127.0.0.1:0"}})
+	if len(cfg.Binds) == 0 {
+		cfg.Binds = []string{"127.0.0.1:0"}
+	}
+	n, errs := goldenStart(t, cfg)
 	p := &goldenPeer{n: n, errs: errs, roles: map[string]string{}}
 
 	echo := n.Port(func(c *node.Context, msg []any) error {
@@ -125,6 +137,19 @@ func goldenStartPeer(t *testing.T, id, secret string) *goldenPeer {
 			c.Send(goldenStr(a[0]), "spawning", id)
 			return nil
 		},
+		"dbset": func(c *node.Context, a []any) error { // dbset F K V → sets K in F, owned by this node
+			if err := goldenArity(a, 3); err != nil {
+				return err
+			}
+			_, err := c.Node().DBSet(goldenStr(a[0]), goldenStr(a[1]), a[2])
+			return err // the guard is dropped: the key stays until dbdel
+		},
+		"dbdel": func(c *node.Context, a []any) error { // dbdel F K → deletes K from F
+			if err := goldenArity(a, 2); err != nil {
+				return err
+			}
+			return c.Node().DBDel(goldenStr(a[0]), goldenStr(a[1]))
+		},
 	}
 	for tg, h := range handlers {
 		if err := n.Rcv(tag, tg, h); err != nil {
@@ -149,7 +174,80 @@ func goldenStartPeer(t *testing.T, id, secret string) *goldenPeer {
 	for _, fn := range []string{"::interop_init", "InteropPeer::init"} {
 		n.Register(fn, goldenInteropInit)
 	}
+	for _, r := range []struct{ family, port, value string }{
+		{"interop_echo", echo, "echo"},
+		{"interop_tag", tag, "tag"},
+	} {
+		if _, err := n.DBReg(r.family, r.port, r.value); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return p
+}
+
+// port returns the ID of the peer's port for a recorded Perl port's role
+// (its counter: b echo, c tag, d–f victim1..3).
+func (p *goldenPeer) port(counter string) string { return p.n.ID() + "#" + p.roles[counter] }
+
+// goldenGlobal starts a tether node set up like the Perl seeds of the
+// recordings: listening on 127.0.0.1, with its own address first among its
+// seeds (then more), so that it finds itself there and is a global node.
+// It returns once the node is global, and its address.
+//
+// The node's listener is opened before the node starts (the node gets it
+// through its Transport) so that its address can be among its seeds.
+func goldenGlobal(t *testing.T, cfg node.Config, more ...string) (*node.Node, string) {
+	t.Helper()
+	ln := goldenListen(t)
+	a := ln.Addr().String()
+	cfg.Binds = []string{a}
+	cfg.Seeds = append([]string{a}, more...)
+	cfg.Transport = goldenTransport{ln: ln}
+	n, _ := goldenStart(t, cfg)
+	goldenWaitFamily(t, n, "'g", goldenHas(n.ID()))
+	return n, a
+}
+
+// goldenWaitFamily waits until family, as n's registry monitor reports it,
+// satisfies ok.
+func goldenWaitFamily(t *testing.T, n *node.Node, family string, ok func(map[string]any) bool) {
+	t.Helper()
+	ch := make(chan map[string]any, 64)
+	g, err := n.DBMon(family, func(c node.DBChange) { ch <- maps.Clone(c.Entries) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Stop()
+	timeout := clock.Real().NewTimer(goldenPatience)
+	defer timeout.Stop()
+	var last map[string]any
+	for {
+		select {
+		case m := <-ch:
+			if ok(m) {
+				return
+			}
+			last = m
+		case <-timeout.Chan():
+			t.Fatalf("%s: registry family %s did not become what the test waits for; last seen %s", n.ID(), family, goldenShow(last))
+		}
+	}
+}
+
+// goldenTransport is TCP, but listens on a listener opened beforehand for
+// its address.
+type goldenTransport struct{ ln net.Listener }
+
+func (g goldenTransport) Listen(network, address string) (net.Listener, error) {
+	if address == g.ln.Addr().String() {
+		return g.ln, nil
+	}
+	return net.Listen(network, address)
+}
+
+func (goldenTransport) Dial(ctx context.Context, network, address string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, network, address)
 }
 
 // goldenInteropInit is the Perl peer's spawn init function: called with

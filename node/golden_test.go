@@ -20,7 +20,10 @@ package node_test
 //     listener of the test (or accepts from it, 18), the test sends the Perl
 //     node's recorded frames, and the tether node's program sends what the
 //     probe's program sent;
-//   - handshake failures (03, 05–08) from both seats.
+//   - handshake failures (03, 05–08) from both seats;
+//   - the registry (14, 16–18, golden_registry_test.go): the global seed,
+//     and the node that talks to it (a slave, another global), each seat
+//     played by the tether node in turn.
 //
 // Where tether answers differently from Perl on purpose, an override says
 // so (goldenOverride.why); the report of the issue lists them too.
@@ -29,6 +32,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -40,8 +44,7 @@ import (
 	"github.com/tetherkit/tether/node/aemp"
 )
 
-// goldenCoverage says where each recording is used; "" means out of scope
-// for now (TestGoldenRegistryScenarios says why).
+// goldenCoverage says where each recording is used.
 var goldenCoverage = map[string]string{
 	"01_handshake_hmac_json":         "TestGoldenHandshakeTetherAccepts, TestGoldenHandshakeTetherDials",
 	"02_handshake_hmac_cbor":         "TestGoldenHandshakeTetherAccepts",
@@ -56,15 +59,15 @@ var goldenCoverage = map[string]string{
 	"11_remote_kill":                 "TestGoldenTetherAsPerlPeer",
 	"12_node_requests":               "TestGoldenTetherAsPerlPeer",
 	"13_spawn_cal":                   "TestGoldenTetherAsPerlPeer",
-	"14_global_db":                   "",
+	"14_global_db":                   "TestGoldenGlobalDB",
 	"15_perl_to_go":                  "TestGoldenPerlToGo, TestGoldenTetherAsPerlPeer",
-	"16_proxy_peer_seed":             "",
-	"17_proxy_global_mesh":           "",
-	"18_discovery_accept":            "TestGoldenDiscoveryAccept",
+	"16_proxy_peer_seed":             "TestGoldenPeerSeed",
+	"17_proxy_global_mesh":           "TestGoldenGlobalMesh",
+	"18_discovery_accept":            "TestGoldenDiscovery",
 }
 
-// TestGoldenCoverage: every recording is replayed here or skipped with a
-// reason, so a new one cannot go unnoticed.
+// TestGoldenCoverage: every recording is replayed here, so a new one
+// cannot go unnoticed.
 func TestGoldenCoverage(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(goldenDir, "*.jsonl"))
 	if err != nil {
@@ -85,81 +88,266 @@ func TestGoldenCoverage(t *testing.T) {
 	}
 }
 
-// TestGoldenRegistryScenarios: the recordings of the registry (global
-// nodes and their database) wait for the registry issue.
-func TestGoldenRegistryScenarios(t *testing.T) {
-	for _, name := range []string{"14_global_db", "16_proxy_peer_seed", "17_proxy_global_mesh"} {
-		t.Run(name, func(t *testing.T) {
-			goldenLoad(t, name)
-			t.Skip("global nodes and the registry (g_* requests) are not in the node package yet: a later issue")
-		})
-	}
-}
-
 // goldenOverride is what the tether node sends in place of a recorded
 // frame, and why: frames are recorded values (names of the recorded run)
-// or the golden matchers (goldenText, …).
+// or the golden matchers (goldenText, …); none means it sends nothing
+// there. nth, if set, limits the override to the nth frame (from 1) with
+// that text.
 type goldenOverride struct {
 	why    string
 	frames []any
+	nth    int
 }
 
-// goldenPeerReplay replays the probe's side of a recorded connection into
-// a tether node in the Perl node's seat, over w, after the handshake.
-type goldenPeerReplay struct {
+// goldenMove has the test send the recorded frame text (one of its own)
+// only after the tether node's frame after, and says why.
+type goldenMove struct {
+	text, after, why string
+}
+
+// goldenReplay replays one recorded connection with a tether node over w,
+// after the handshake: the test sends the frames of one side (play) and
+// checks that the tether node sends those of the other, in order, modulo
+// what varies (README) and the documented overrides. It ends with a time
+// request that must be answered next (goldenWire.quiet): nothing else was
+// sent.
+type goldenReplay struct {
 	t         *testing.T
 	w         *goldenWire
 	names     *goldenNames
 	overrides map[string]goldenOverride // by the recorded frame's text
+
+	// play is the direction of the records the test sends: "out" (the
+	// probe's; the default), "in", "c2s" or "s2c". me is the node ID the
+	// test plays (default: the probe's).
+	play, me string
+
+	// The frames the tether node sends, by recorded text: act is what
+	// the tether node's program does to make it send one (program, if
+	// set, for those act does not name); anyOrder, the frames that may
+	// come in any order among their neighbours in the set (README).
+	act      map[string]func()
+	program  func(f []any)
+	anyOrder map[string]bool
+
+	// The frames the test sends, by recorded text: then checks a frame's
+	// effect once it is sent (effect, if set, for those then does not
+	// name: with the frame as recorded and as sent); skip, the frames the
+	// test does not send, and why; moves reorder them.
+	then   map[string]func()
+	effect func(rec, sent []any)
+	skip   map[string]string
+	moves  []goldenMove
+
+	// notes runs, at a recorded note (kind "note") with that text, what the
+	// note says happened there.
+	notes map[string]func()
+
+	// The state of a run.
+	used    map[string]bool   // "overrides <text>", "act <text>"…: what the run used
+	seen    map[string]int    // the tether node's frames so far, by recorded text
+	times   map[string]bool   // the reply ports of the time requests the test sent
+	sets    map[string]bool   // the IDs of the g_db_keys and g_db_values the test sent
+	ids     map[string]string // recorded query ID → the tether node's, for the queries it sent
+	pending []any             // the tether node's frames that may come in any order…
+	what    []string          // …and what each is
 }
 
-func (r *goldenPeerReplay) run(tr *goldenTranscript, conn int) {
+// goldenIsQuery reports whether f is a registry query (g_db_family,
+// g_db_keys, g_db_values) and returns its ID.
+func goldenIsQuery(f []any) (string, bool) {
+	if len(f) != 4 || f[0] != aemp.NodePort {
+		return "", false
+	}
+	switch f[1] {
+	case aemp.ReqGDBFamily, aemp.ReqGDBKeys, aemp.ReqGDBValues:
+		return goldenStr(f[3]), true
+	}
+	return "", false
+}
+
+func (r *goldenReplay) run(tr *goldenTranscript, conn int) {
 	t := r.t
 	t.Helper()
-	times := map[string]bool{} // reply ports of time requests
-	used := map[string]bool{}
-	for i, rec := range tr.frames(conn) {
-		f := rec.value(t)
-		switch rec.Dir {
-		case "out": // the probe's frame: send it
-			if len(f) >= 3 && f[0] == aemp.NodePort && f[1] == aemp.ReqTime {
-				_, name, _ := goldenSplit(goldenStr(f[2]))
-				times[name] = true
+	if r.play == "" {
+		r.play = "out"
+	}
+	if r.me == "" {
+		r.me = tr.meta.ProbeNode
+	}
+	r.used, r.seen, r.times, r.sets, r.ids = map[string]bool{}, map[string]int{}, map[string]bool{}, map[string]bool{}, map[string]string{}
+	for i, rec := range r.records(tr, conn) {
+		switch {
+		case rec.Kind == "note":
+			if fn := r.notes[rec.Text]; fn != nil {
+				r.used["notes "+rec.Text] = true
+				r.flush()
+				t.Logf("%s: %s", tr.name, rec.Text)
+				fn()
 			}
-			want := r.names.outFrame(t, f)
-			if rec.Framing == r.w.sendF.Name() {
-				if raw, ok := r.names.patch(t, r.w.sendF, goldenUnhex(t, rec.Hex), want); ok {
-					r.w.sendRaw(raw)
-					continue
-				}
-			}
-			r.w.sendFrame(want)
-		case "in": // Perl's answer: the tether node's must match
-			what := fmt.Sprintf("%s frame %d: Perl sent %s", tr.name, i, rec.Text)
-			wants := []any{f}
-			if o, ok := r.overrides[rec.Text]; ok {
-				used[rec.Text] = true
-				wants = o.frames
-				what += "; tether differs on purpose: " + o.why
-			}
-			for _, want := range wants {
-				if l, ok := want.([]any); ok && len(l) > 1 && times[goldenStr(l[0])] {
-					l = slices.Clone(l)
-					l[len(l)-1] = goldenTime{} // the time varies
-					want = l
-				}
-				r.w.expectFrame(r.names, want, what)
-			}
+		case rec.Dir == r.play:
+			r.flush()
+			r.send(rec, fmt.Sprintf("%s conn %d record %d: recorded %s", tr.name, conn, i, rec.Text))
 		default:
-			t.Fatalf("%s: frame direction %q", tr.name, rec.Dir)
+			r.expect(rec, fmt.Sprintf("%s conn %d record %d: recorded %s", tr.name, conn, i, rec.Text))
 		}
 	}
-	for text := range r.overrides {
-		if !used[text] {
-			t.Errorf("%s: the override for %s was not used: no such frame recorded", tr.name, text)
+	r.flush()
+	for kind, texts := range map[string][]string{
+		"overrides": slices.Collect(maps.Keys(r.overrides)),
+		"act":       slices.Collect(maps.Keys(r.act)),
+		"then":      slices.Collect(maps.Keys(r.then)),
+		"notes":     slices.Collect(maps.Keys(r.notes)),
+		"skip":      slices.Collect(maps.Keys(r.skip)),
+	} {
+		for _, text := range texts {
+			if !r.used[kind+" "+text] {
+				t.Errorf("%s: %s[%s] was not used: no such record where it applies", tr.name, kind, text)
+			}
 		}
 	}
-	r.w.quiet(tr.meta.ProbeNode)
+	r.w.quiet(r.me)
+}
+
+// records returns the frames and notes of conn, in the order of the
+// replay: as recorded, but for the moves.
+func (r *goldenReplay) records(tr *goldenTranscript, conn int) []goldenRecord {
+	t := r.t
+	t.Helper()
+	var recs []goldenRecord
+	for _, rec := range tr.recs {
+		if (rec.Kind == "frame" || rec.Kind == "note") && rec.Conn == conn {
+			recs = append(recs, rec)
+		}
+	}
+	for _, m := range r.moves {
+		from := slices.IndexFunc(recs, func(rec goldenRecord) bool {
+			return rec.Kind == "frame" && rec.Dir == r.play && rec.Text == m.text
+		})
+		if from < 0 {
+			t.Fatalf("%s: move %s: no such frame of the test's", tr.name, m.text)
+		}
+		rec := recs[from]
+		recs = slices.Delete(recs, from, from+1)
+		to := slices.IndexFunc(recs, func(rec goldenRecord) bool {
+			return rec.Kind == "frame" && rec.Dir != r.play && rec.Text == m.after
+		})
+		if to < 0 {
+			t.Fatalf("%s: move %s after %s: no such frame of the tether node's", tr.name, m.text, m.after)
+		}
+		recs = slices.Insert(recs, to+1, rec)
+		t.Logf("%s: the test sends %s after %s: %s", tr.name, m.text, m.after, m.why)
+	}
+	return recs
+}
+
+// send sends a frame of the test's side, with this run's names (the
+// recorded bytes, if the names allow), and checks its effect.
+func (r *goldenReplay) send(rec goldenRecord, what string) {
+	t := r.t
+	t.Helper()
+	if why, ok := r.skip[rec.Text]; ok {
+		r.used["skip "+rec.Text] = true
+		t.Logf("%s: not sent: %s", what, why)
+		return
+	}
+	f := rec.value(t)
+	if len(f) >= 3 && f[0] == aemp.NodePort && f[1] == aemp.ReqTime {
+		_, name, _ := goldenSplit(goldenStr(f[2]))
+		r.times[name] = true
+	}
+	if id, ok := goldenIsQuery(f); ok && f[1] != aemp.ReqGDBFamily {
+		r.sets[id] = true
+	}
+	want := r.names.outFrame(t, f)
+	if len(want) >= 3 && want[0] == aemp.NodePort && want[1] == aemp.ReqGReply {
+		if id, ok := r.ids[goldenStr(want[2])]; ok {
+			want[2] = id // the answer to a query the tether node sent
+		}
+	}
+	sent := false
+	if rec.Framing == r.w.sendF.Name() {
+		if raw, ok := r.names.patch(t, r.w.sendF, goldenUnhex(t, rec.Hex), want); ok {
+			r.w.sendRaw(raw)
+			sent = true
+		}
+	}
+	if !sent {
+		r.w.sendFrame(want)
+	}
+	if fn := r.then[rec.Text]; fn != nil {
+		r.used["then "+rec.Text] = true
+		fn()
+	} else if r.effect != nil {
+		r.effect(f, want)
+	}
+}
+
+// expect makes the tether node send a frame of the other side (act,
+// program) and checks that it does, or what it sends instead (overrides).
+func (r *goldenReplay) expect(rec goldenRecord, what string) {
+	t := r.t
+	t.Helper()
+	f := rec.value(t)
+	if fn := r.act[rec.Text]; fn != nil {
+		r.used["act "+rec.Text] = true
+		fn()
+	} else if r.program != nil {
+		r.program(f)
+	}
+	r.seen[rec.Text]++
+	wants := []any{f}
+	if o, ok := r.overrides[rec.Text]; ok && (o.nth == 0 || o.nth == r.seen[rec.Text]) {
+		r.used["overrides "+rec.Text] = true
+		wants = o.frames
+		what += "; tether differs on purpose: " + o.why
+	}
+	for _, want := range wants {
+		l, ok := want.([]any)
+		if !ok {
+			t.Fatalf("%s: want %s, not a frame", what, goldenShow(want))
+		}
+		l = slices.Clone(l)
+		if len(l) > 1 && r.times[goldenStr(l[0])] {
+			l[len(l)-1] = goldenTime{} // the time varies
+		}
+		if len(l) == 4 && l[0] == aemp.NodePort && l[1] == aemp.ReqGReply && r.sets[goldenStr(l[2])] {
+			if list, ok := l[3].([]any); ok {
+				l[3] = goldenSet(list) // in Perl's hash order
+			}
+		}
+		id, query := goldenIsQuery(l)
+		if query {
+			l[3] = goldenText{} // the tether node picks its own query IDs
+		}
+		if r.anyOrder[rec.Text] {
+			if query {
+				t.Fatalf("%s: a query cannot come in any order", what)
+			}
+			r.pending, r.what = append(r.pending, l), append(r.what, what)
+			continue
+		}
+		r.flush()
+		got := r.w.expectFrame(r.names, l, what)
+		if query {
+			r.ids[id] = goldenStr(got[3])
+		}
+	}
+}
+
+// flush reads as many frames as are pending and matches each with one of
+// them, in any order.
+func (r *goldenReplay) flush() {
+	r.t.Helper()
+	for len(r.pending) > 0 {
+		got := r.w.recvFrame(r.pending[0])
+		i := slices.IndexFunc(r.pending, func(w any) bool { return r.names.match(got, w) == nil })
+		if i < 0 {
+			r.t.Fatalf("%s (or %d more, in any order):\n got %s\nwant one of %s",
+				r.what[0], len(r.pending)-1, goldenShow(got), goldenShow(r.pending))
+		}
+		r.pending, r.what = slices.Delete(r.pending, i, i+1), slices.Delete(r.what, i, i+1)
+	}
 }
 
 // goldenProbeLines returns the probe's recorded greeting (edited, if edit
@@ -251,7 +439,7 @@ func TestGoldenHandshakeTetherAccepts(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			tr := goldenLoad(t, tc.file)
-			p := goldenStartPeer(t, "peer", goldenSecret)
+			p := goldenStartPeer(t, node.Config{ID: "peer", Secret: goldenSecret})
 			greeting, nonce, method, framings := goldenProbeLines(t, tr, 0, tc.edit)
 
 			w := goldenDial(t, p.n.Addrs()[0])
@@ -281,7 +469,7 @@ func TestGoldenHandshakeTetherAccepts(t *testing.T) {
 			}
 			w.sendAuth(method, tr.meta.ProbeSecret, framings)
 			w.readAuth(goldenSecret, tc.framing)
-			r := &goldenPeerReplay{t: t, w: w, names: p.names(tc.prefix, nil)}
+			r := &goldenReplay{t: t, w: w, names: p.names(tc.prefix, nil)}
 			r.run(tr, 0)
 			if !slices.Contains(p.n.Nodes(), tr.meta.ProbeNode) {
 				t.Errorf("after the handshake the tether node is linked to %v, want %s among them", p.n.Nodes(), tr.meta.ProbeNode)
@@ -493,7 +681,7 @@ func TestGoldenTetherAsPerlPeer(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
 			tr := goldenLoad(t, tc.file)
-			p := goldenStartPeer(t, "peer", goldenSecret)
+			p := goldenStartPeer(t, node.Config{ID: "peer", Secret: goldenSecret})
 			greeting, nonce, method, framings := goldenProbeLines(t, tr, 0, nil)
 			w := goldenDial(t, p.n.Addrs()[0])
 			w.readHello("peer")
@@ -504,7 +692,7 @@ func TestGoldenTetherAsPerlPeer(t *testing.T) {
 			if tc.bind != nil {
 				bind = tc.bind(p)
 			}
-			r := &goldenPeerReplay{t: t, w: w, names: p.names(tc.prefix, bind), overrides: tc.overrides}
+			r := &goldenReplay{t: t, w: w, names: p.names(tc.prefix, bind), overrides: tc.overrides}
 			r.run(tr, 0)
 		})
 	}
@@ -643,33 +831,4 @@ func TestGoldenPerlToGo(t *testing.T) {
 		`["RQD9b3WwKg",5]`:              true, // the probe's svc answered Perl's call
 	}}
 	r.run(tr, 0)
-}
-
-// TestGoldenDiscoveryAccept replays 18 with the tether node in the probe's
-// seat: the Perl peer, having found the probe's address through the seed,
-// connects to it (conn 2). The tether node accepts: it sends its greeting
-// and nonce at once, the message Perl queued meanwhile reaches its port,
-// and a message from the tether node to the peer goes back over the same
-// connection (the node has no address for the peer, so it could not dial).
-//
-// Skipped: conn 1, the probe's exchange with the seed (g_slave publishing
-// its listen address under 'l, g_find, and a snd relay through the seed),
-// which needs the registry (a later issue).
-func TestGoldenDiscoveryAccept(t *testing.T) {
-	tr := goldenLoad(t, "18_discovery_accept")
-	for _, rec := range tr.frames(1) {
-		t.Logf("skipped (registry): conn 1 %s %s", rec.Dir, rec.Text)
-	}
-	s := goldenStartProbeSeat(t, node.Config{ID: "gonode", Secret: goldenSecret, Binds: []string{"127.0.0.1:0"}}, "inbox", "p1")
-	greeting, nonce, framings := goldenPerlLines(t, tr, 2, nil)
-	w := goldenDial(t, s.n.Addrs()[0])
-	w.readHello("gonode") // before the test has sent anything
-	w.sendHello(greeting, nonce)
-	w.sendAuth(aemp.AuthHMAC, tr.meta.PeerSecret, framings)
-	w.readAuth(goldenSecret, "cbor")
-	r := &goldenProbeReplay{t: t, s: s, w: w, perl: "peer"}
-	r.run(tr, 2)
-	if got := s.n.Nodes(); !slices.Equal(got, []string{"peer"}) {
-		t.Errorf("the tether node is linked to %v, want [peer] over the accepted connection", got)
-	}
 }

@@ -482,6 +482,10 @@ type goldenTime struct{}
 // goldenText matches a string that contains each of the substrings.
 type goldenText []string
 
+// goldenSet matches a list with these elements in any order: the lists of
+// g_reply to g_db_keys and g_db_values are in Perl's hash order (README).
+type goldenSet []any
+
 // goldenNames maps the port names of the recorded run to those of this
 // run. fixed holds the names known before the replay (the recorded Perl
 // ports and their tether counterparts, or the probe's ports); bind the
@@ -505,18 +509,30 @@ func goldenSplit(s string) (node, name string, qualified bool) {
 	return "", s, false
 }
 
-// out maps the recorded names in v (a frame to send) to this run's.
+// rename returns this run's counterpart of s, a recorded name (or
+// "node#name"), if it has one.
+func (g *goldenNames) rename(s string) (string, bool) {
+	node, name, q := goldenSplit(s)
+	m, ok := g.fixed[name]
+	if !ok {
+		return s, false
+	}
+	if q {
+		return node + "#" + m, true
+	}
+	return m, true
+}
+
+// out maps the recorded names in v (a frame to send) to this run's, map
+// keys included.
 func (g *goldenNames) out(t *testing.T, v any) any {
 	t.Helper()
 	switch x := v.(type) {
 	case string:
-		node, name, q := goldenSplit(x)
-		if m, ok := g.fixed[name]; ok {
-			if q {
-				return node + "#" + m
-			}
+		if m, ok := g.rename(x); ok {
 			return m
 		}
+		_, name, _ := goldenSplit(x)
 		if _, ok := g.bind[name]; ok {
 			t.Fatalf("recorded name %q is to be sent before the tether node has named its own", x)
 		}
@@ -533,7 +549,7 @@ func (g *goldenNames) out(t *testing.T, v any) any {
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			out[k] = g.out(t, e)
+			out[g.out(t, k).(string)] = g.out(t, e)
 		}
 		return out
 	}
@@ -609,12 +625,30 @@ func (g *goldenNames) match(got, want any) error {
 			}
 		}
 		return nil
+	case goldenSet:
+		l, ok := got.([]any)
+		if !ok || len(l) != len(w) {
+			return fmt.Errorf("%s is not a list of %d", goldenShow(got), len(w))
+		}
+		used := make([]bool, len(l))
+	next:
+		for _, e := range w {
+			for i := range l {
+				if !used[i] && g.match(l[i], e) == nil {
+					used[i] = true
+					continue next
+				}
+			}
+			return fmt.Errorf("%s has no element %s", goldenShow(got), goldenShow(e))
+		}
+		return nil
 	case map[string]any:
 		m, ok := got.(map[string]any)
 		if !ok || len(m) != len(w) {
 			return fmt.Errorf("%s is not a map of %d", goldenShow(got), len(w))
 		}
 		for k, v := range w {
+			k, _ = g.rename(k)
 			e, ok := m[k]
 			if !ok {
 				return fmt.Errorf("key %q missing", k)
@@ -687,6 +721,10 @@ func goldenShow(v any) string {
 			b.WriteString("<time>")
 		case goldenText:
 			fmt.Fprintf(&b, "<text with %q>", []string(x))
+		case goldenSet:
+			b.WriteString("<any order of ")
+			walk([]any(x))
+			b.WriteByte('>')
 		default:
 			fmt.Fprintf(&b, "%T(%v)", v, v)
 		}
