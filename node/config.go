@@ -98,6 +98,7 @@ type Config struct {
 // Limits bound what a node buffers.
 type Limits struct {
 	LocalQueue int // messages and work queued per shard before outside senders wait (default 1<<16)
+	QueueBytes int // bytes of messages queued per shard before outside senders and links' readers wait (default 32 MiB)
 	SendQueue  int // bytes queued per link before the link fails (default 16 MiB)
 	Mailbox    int // messages a process may hold (default 1<<16)
 	MaxFrame   int // bytes in one frame received (default 16 MiB)
@@ -141,6 +142,7 @@ func (c *Config) validate() error {
 		}
 	}
 	seti(&c.Limits.LocalQueue, 1<<16)
+	seti(&c.Limits.QueueBytes, 32<<20)
 	seti(&c.Limits.SendQueue, 16<<20)
 	seti(&c.Limits.Mailbox, 1<<16)
 	seti(&c.Limits.MaxFrame, 16<<20)

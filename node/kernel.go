@@ -15,12 +15,14 @@ import (
 // one that blocks holds up the ports on its shard (processes, see Go, are
 // for code that blocks).
 type shard struct {
-	n     *Node
-	limit int // messages queued before senders outside port context wait
+	n         *Node
+	limit     int // messages queued before senders outside port context wait
+	byteLimit int // bytes queued (estimated) before they wait
 
 	mu      sync.Mutex
 	q       []item
 	queued  int           // messages in q
+	bytes   int           // their estimated size
 	busy    bool          // the executor is running a batch
 	room    chan struct{} // closed when the queue drains, if someone waits
 	wake    chan struct{} // capacity 1
@@ -47,21 +49,49 @@ type item struct {
 	evenDead bool           // run fn even if the port has died
 }
 
-func newShard(n *Node, limit int) *shard {
-	s := &shard{n: n, limit: limit, wake: make(chan struct{}, 1), unpack: aemp.NewUnpacker(n.frameLimits())}
+// size estimates the memory an item holds while queued: a block of
+// encoded messages is its length; a message, its slots and the strings and
+// byte strings in it (nested values count by their slots only, which keeps
+// the estimate cheap).
+func (it *item) size() int {
+	switch {
+	case it.rest.Len() > 0:
+		return it.rest.Len()
+	case it.fn != nil:
+		return 64
+	}
+	n := 64 + 16*len(it.msg)
+	for _, v := range it.msg {
+		switch x := v.(type) {
+		case string:
+			n += len(x)
+		case []byte:
+			n += len(x)
+		}
+	}
+	return n
+}
+
+func newShard(n *Node, limit, byteLimit int) *shard {
+	s := &shard{n: n, limit: limit, byteLimit: byteLimit, wake: make(chan struct{}, 1), unpack: aemp.NewUnpacker(n.frameLimits())}
 	s.ctx.n = n
 	return s
 }
 
 // push queues it. A sender outside port context (mayWait) waits while the
-// queue is over its limit, pushing back on a producer that outruns the
-// ports; in port context it never waits, since its own executor may be the
-// one to drain the queue.
+// queue is over its limits, in messages or in bytes, pushing back on a
+// producer that outruns the ports (a link's reader stops reading, and TCP
+// pushes back on the peer); in port context it never waits, since its own
+// executor may be the one to drain the queue.
 func (s *shard) push(it item, mayWait bool) { s.pushAll([]item{it}, 1, mayWait) }
 
 // pushAll is push for a run of items holding msgs messages, in order,
 // under one lock: a link's reader queues what one read brought this way.
 func (s *shard) pushAll(its []item, msgs int, mayWait bool) {
+	size := 0
+	for i := range its {
+		size += its[i].size()
+	}
 	s.mu.Lock()
 	if !s.waitRoomLocked(mayWait) {
 		s.mu.Unlock()
@@ -70,6 +100,7 @@ func (s *shard) pushAll(its []item, msgs int, mayWait bool) {
 	wake := len(s.q) == 0 && !s.busy
 	s.q = append(s.q, its...)
 	s.queued += msgs
+	s.bytes += size
 	s.mu.Unlock()
 	if wake {
 		select {
@@ -82,7 +113,7 @@ func (s *shard) pushAll(its []item, msgs int, mayWait bool) {
 // waitRoomLocked waits, if mayWait, while the queue is over its limit, and
 // reports whether the shard still runs. s.mu is held.
 func (s *shard) waitRoomLocked(mayWait bool) bool {
-	for mayWait && s.queued >= s.limit && !s.stopped {
+	for mayWait && (s.queued >= s.limit || s.bytes >= s.byteLimit) && !s.stopped {
 		if s.room == nil {
 			s.room = make(chan struct{})
 		}
@@ -111,7 +142,7 @@ func (s *shard) run(done func()) {
 				break
 			}
 			batch, s.q = s.q, batch[:0]
-			s.queued = 0
+			s.queued, s.bytes = 0, 0
 			s.busy = true
 			if s.room != nil {
 				close(s.room)
@@ -179,7 +210,7 @@ func (s *shard) run1(it *item) {
 func (s *shard) stop() {
 	s.mu.Lock()
 	s.stopped = true
-	s.q, s.queued = nil, 0
+	s.q, s.queued, s.bytes = nil, 0, 0
 	if s.room != nil {
 		close(s.room)
 		s.room = nil

@@ -177,23 +177,41 @@ const (
 )
 
 // send queues the frame [port, msg…] for the peer: on the connection in
-// use, or until one comes up. mayWait: see conn.send.
-func (l *link) send(port string, msg []any, mayWait bool) {
+// use, or until one comes up. mayWait: see conn.send. A frame that cannot
+// travel (see Send) is refused with its error; a queued one is checked,
+// and measured for the queue's limit, by encoding it once in msgpack.
+func (l *link) send(port string, msg []any, mayWait bool) error {
 	if c := l.cur.Load(); c != nil {
-		c.send(port, msg, mayWait)
-		return
+		return c.send(port, msg, mayWait)
 	}
 	frame := append(append(make([]any, 0, len(msg)+1), port), msg...)
 	norm, err := aemp.NormalizeFrame(frame[1:]) // no copy when msg is in the model already
 	if err != nil {
-		l.n.log.Warn("a message cannot travel: failing the link", "node", l.peer, "err", err)
-		l.do(func(s *linkState) { s.failCurrent("message not sent: " + err.Error()) })
-		return
+		return err
 	}
 	frame = append(frame[:1], norm...)
-	size := 16 + 16*len(frame)
+	size, err := frameSize(frame, l.n.frameLimits())
+	if err != nil {
+		return err
+	}
 	l.do(func(s *linkState) { s.send(frame, size) })
+	return nil
 }
+
+// frameSize returns the bytes frame takes in msgpack, or the *FrameError
+// of a frame beyond lim.
+func frameSize(frame []any, lim aemp.Limits) (int, error) {
+	bp := sizeBufs.Get().(*[]byte)
+	defer sizeBufs.Put(bp)
+	enc := aemp.Msgpack.NewEncoder(nil, lim)
+	b, err := aemp.AppendMessage(enc, (*bp)[:0], frame[0].(string), frame[1:])
+	if cap(b) <= 64<<10 {
+		*bp = b
+	}
+	return len(b), err
+}
+
+var sizeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // dialLoop seeks a connection to the peer while the link's state wants one
 // from this loop (generation gen): it resolves an address, dials it, and
@@ -357,17 +375,14 @@ func (l *link) current() *conn {
 }
 
 // sendRemote sends a message to port name of node ("" for its node
-// port). mayWait: see conn.send.
-//
-// A message with a value that cannot travel (a channel, a func…) fails the
-// link, as a frame that cannot be encoded does (see conn.sendFailed):
-// the monitors on that node's ports fire rather than the message vanishing.
-func (n *Node) sendRemote(node, name string, msg []any, mayWait bool) {
+// port). mayWait: see conn.send. It returns the error of a message that
+// cannot travel (see Send), which then goes nowhere.
+func (n *Node) sendRemote(node, name string, msg []any, mayWait bool) error {
 	l := n.linkTo(node, true)
 	if l == nil {
-		return
+		return nil
 	}
-	l.send(name, msg, mayWait)
+	return l.send(name, msg, mayWait)
 }
 
 func (n *Node) killRemote(node, name string, reason []any) {

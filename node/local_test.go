@@ -304,9 +304,9 @@ func TestSpawnLocal(t *testing.T) {
 	inBubble(t, func(t *testing.T, n *node.Node) {
 		var r recorder
 		n.Register("adder", func(c *node.Context, args []any) error {
-			base := args[0].(int)
+			base := args[0].(int64)
 			c.Rcv("add", func(c *node.Context, msg []any) error {
-				c.Send(msg[1].(string), base+msg[0].(int))
+				c.Send(msg[1].(string), base+msg[0].(int64))
 				return nil
 			})
 			return nil
@@ -331,12 +331,12 @@ func TestCall(t *testing.T) {
 	inBubble(t, func(t *testing.T, n *node.Node) {
 		double := n.Port(func(c *node.Context, msg []any) error {
 			reply := msg[len(msg)-1].(string)
-			c.Send(reply, 2*msg[0].(int))
+			c.Send(reply, 2*msg[0].(int64))
 			c.Send(reply, "a second reply, dropped")
 			return nil
 		})
 		got, err := n.Call(context.Background(), double, 21)
-		if err != nil || len(got) != 1 || got[0] != 42 {
+		if err != nil || len(got) != 1 || got[0] != int64(42) {
 			t.Fatalf("Call = %v, %v", got, err)
 		}
 		// The target dies without answering: a *KilledError with the reason.

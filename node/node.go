@@ -92,7 +92,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.prefix = randomString(cfg.Rand, 9)
 	}
 	for range cfg.Shards {
-		s := newShard(n, cfg.Limits.LocalQueue)
+		s := newShard(n, cfg.Limits.LocalQueue, cfg.Limits.QueueBytes)
 		n.shards = append(n.shards, s)
 		n.wg.Add(1)
 		go s.run(n.wg.Done)
@@ -250,44 +250,69 @@ func (n *Node) Eval(port string, fn func(c *Context)) bool {
 // (connections are made in the background and messages queue meanwhile)
 // and a message to a port that does not exist vanishes. Messages from one
 // sender to one port arrive in the order sent. msg must not be changed
-// after Send: a local port receives the same values.
+// after Send: a local port may receive the same values.
+//
+// The message is converted as aemp.Normalize says, for a local port as for
+// a remote one, so a port sees the same Go types whoever sent it (an int
+// arrives as int64). A message that cannot travel — a value outside the
+// message model (an *aemp.ValueError), or a frame beyond the limits (an
+// *aemp.FrameError) — is not sent anywhere and Send returns the error; no
+// other message or link is affected. Send returns no other error.
 //
 // Outside port context, Send waits while the target port's executor is far
-// behind (Limits.LocalQueue) or the link to its node has a full send queue
-// (Limits.SendQueue), which pushes back on a producer that outruns them. In
-// port context (Context.Send) it never waits: a full link queue fails the
-// link instead, and the monitors on that node fire with "send queue full".
-//
-// A message for another node that cannot travel — a value outside the
-// message model (see aemp.Normalize), or a frame beyond the limits — fails
-// the link to that node likewise, rather than vanishing alone.
-func (n *Node) Send(port string, msg ...any) { n.send(port, msg, true) }
+// behind (Limits.LocalQueue, Limits.QueueBytes) or the link to its node has
+// a full send queue (Limits.SendQueue), which pushes back on a producer
+// that outruns them. In port context (Context.Send) it never waits: a full
+// link queue fails the link instead, and the monitors on that node fire
+// with "send queue full".
+func (n *Node) Send(port string, msg ...any) error { return n.send(port, msg, true) }
 
-// send is Send. A local port gets a copy of msg and the remote path
-// encodes msg without keeping it, so that msg itself does not escape: the
-// argument list of a Send to another node can stay on the caller's stack.
-func (n *Node) send(port string, msg []any, mayWait bool) {
+// send is Send. A local port gets a converted copy of msg and the remote
+// path encodes msg without keeping it, so that msg itself does not escape:
+// the argument list of a Send to another node can stay on the caller's
+// stack.
+func (n *Node) send(port string, msg []any, mayWait bool) error {
 	if p := n.recent.get(port); p != nil {
-		p.shard.push(item{p: p, msg: own(msg)}, mayWait)
-		return
+		return n.sendLocal(p, msg, mayWait)
 	}
 	node, name := splitPort(port)
 	if node == n.id {
 		if p := n.lookup(name); p != nil {
 			n.recent.put(port, p)
-			p.shard.push(item{p: p, msg: own(msg)}, mayWait)
+			return n.sendLocal(p, msg, mayWait)
 		}
-		return
+		_, err := own(msg) // a message to nobody must still be a message
+		return err
 	}
-	n.sendRemote(node, name, msg, mayWait)
+	return n.sendRemote(node, name, msg, mayWait)
 }
 
-// own returns a copy of msg for a local port to keep. (make and copy: the
-// compiler turns them into one allocation without zeroing.)
-func own(msg []any) []any {
+func (n *Node) sendLocal(p *port, msg []any, mayWait bool) error {
+	m, err := own(msg)
+	if err != nil {
+		return err
+	}
+	p.shard.push(item{p: p, msg: m}, mayWait)
+	return nil
+}
+
+// own returns a copy of msg for a local port to keep, converted into the
+// message model, or the *aemp.ValueError of a value outside it.
+func own(msg []any) ([]any, error) {
 	m := make([]any, len(msg))
 	copy(m, msg)
-	return m
+	for i, v := range m {
+		switch v.(type) {
+		case nil, bool, int64, float64, string, []byte:
+			continue
+		}
+		x, err := aemp.Normalize(v)
+		if err != nil {
+			return nil, aemp.AtIndex(err, i)
+		}
+		m[i] = x
+	}
+	return m, nil
 }
 
 // Kill kills port: with no reason a normal death, otherwise an abnormal

@@ -50,9 +50,9 @@ func TestReceiveTimeoutAndLoop(t *testing.T) {
 			defer cancel()
 			err := p.Receive(ctx, node.Tag("never", func([]any) error { return nil }))
 			r.add("timeout after %v: %v", clk.Since(start), errors.Is(err, node.ErrNoMessage))
-			sum := 0
+			sum := int64(0)
 			err = p.ReceiveLoop(context.Background(),
-				node.Tag("add", func(args []any) error { sum += args[0].(int); return nil }),
+				node.Tag("add", func(args []any) error { sum += args[0].(int64); return nil }),
 				node.Tag("end", func([]any) error { return node.ErrStop }))
 			r.add("sum %d, %v", sum, err)
 			return nil
@@ -172,7 +172,7 @@ func TestBroadcastAndDMap(t *testing.T) {
 		}
 
 		square := func(c *node.Context, msg []any) error {
-			c.Send(msg[1].(string), msg[0].(int)*msg[0].(int))
+			c.Send(msg[1].(string), msg[0].(int64)*msg[0].(int64))
 			return nil
 		}
 		workers := []string{n.Port(square), n.Port(square)}
@@ -185,11 +185,18 @@ func TestBroadcastAndDMap(t *testing.T) {
 			t.Fatalf("DMap = %v", replies)
 		}
 
-		// A worker that dies with work outstanding fails the map, by name.
+		// A worker that dies with work outstanding fails its items only: the
+		// map returns the other replies, and a *DMapError names the worker
+		// and the items.
 		dead := n.Port(func(*node.Context, []any) error { return errors.New("cannot square") })
-		_, err = n.DMap(context.Background(), []string{workers[0], dead}, items, func(it any) []any { return []any{it} })
-		if err == nil || !strings.Contains(err.Error(), dead) || !strings.Contains(err.Error(), "die cannot square") {
+		replies, err = n.DMap(context.Background(), []string{workers[0], dead}, items, func(it any) []any { return []any{it} })
+		var de *node.DMapError
+		if !errors.As(err, &de) || fmt.Sprint(de.Items) != "[1 3]" || len(de.Dead) != 1 || de.Dead[0].Port != dead ||
+			node.FormatReason(de.Dead[0].Reason) != "die cannot square" || !strings.Contains(err.Error(), dead) {
 			t.Fatalf("DMap with a dying worker = %v", err)
+		}
+		if fmt.Sprint(replies) != "[[1] [] [9] [] [25]]" {
+			t.Fatalf("DMap with a dying worker: replies %v", replies)
 		}
 	})
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tetherkit/tether/clock"
 	"github.com/tetherkit/tether/node"
+	"github.com/tetherkit/tether/node/aemp"
 )
 
 const patience = 10 * time.Second
@@ -141,12 +142,44 @@ func TestRemoteSendConvertsAndRefuses(t *testing.T) {
 	if _, ok := m[1].(int64); !ok {
 		t.Errorf("int arrived as %T, want int64", m[1])
 	}
+	// A value that cannot travel: Send says so, and nothing else happens —
+	// the link stays up, the monitor does not fire, the next message
+	// arrives; the same for a local port (issue 10).
 	fired := make(chan []any, 1)
 	a.Monitor(to, node.Func(func(r []any) { fired <- r }))
-	a.Send(to, "bad", make(chan int))
-	r := recv(t, fired)
-	if len(r) < 3 || r[0] != "transport_error" || !strings.Contains(fmt.Sprint(r[2]), "message not sent") {
-		t.Errorf("monitor fired with %v, want a transport_error saying the message was not sent", r)
+	var ve *aemp.ValueError
+	if err := a.Send(to, "bad", make(chan int)); !errors.As(err, &ve) || ve.Path != "[1]" {
+		t.Errorf("Send of a channel = %v, want a *aemp.ValueError at [1]", err)
+	}
+	local, _ := inbox(a)
+	if err := a.Send(local, "bad", struct{}{}); !errors.As(err, &ve) {
+		t.Errorf("local Send of a struct = %v, want a *aemp.ValueError", err)
+	}
+	a.Send(to, "good")
+	if m := recv(t, got); fmt.Sprint(m) != "[good]" {
+		t.Errorf("after a refused message: %v", m)
+	}
+	select {
+	case r := <-fired:
+		t.Errorf("the monitor fired: %v", r)
+	default:
+	}
+}
+
+// A port gets the same Go types from a local sender as from a remote one.
+func TestLocalAndRemoteTypesAgree(t *testing.T) {
+	a, b := pair(t)
+	local, fromA := inbox(a)
+	remote, fromB := inbox(b)
+	msg := []any{21, uint8(2), float32(1.5), []int{1}, map[string]int16{"k": 3}}
+	a.Send(local, msg...)
+	a.Send(remote, msg...)
+	l, r := recv(t, fromA), recv(t, fromB)
+	if fmt.Sprintf("%#v", l) != fmt.Sprintf("%#v", r) {
+		t.Errorf("local %#v\nremote %#v", l, r)
+	}
+	if _, ok := l[0].(int64); !ok {
+		t.Errorf("21 arrived locally as %T, want int64", l[0])
 	}
 }
 

@@ -8,6 +8,7 @@ package node_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tetherkit/tether/node"
+	"github.com/tetherkit/tether/node/aemp"
 	"github.com/tetherkit/tether/test/sim"
 )
 
@@ -208,14 +210,13 @@ func TestSimBugMonitorStopRace(t *testing.T) {
 	})
 }
 
-// Bug (a silent hole): a message whose encoding exceeds the frame limit is
-// dropped with a log line (conn.send, the *aemp.FrameError case) while the
-// link stays up, so for a monitored port the messages after it arrive and
-// the monitor never fires. The spec's rule for a full send queue — fail
-// the link, so the monitors fire, "rather than silently dropping single
-// messages" — fits this case too. (Node a's frames are encoded with its own
-// Limits.MaxFrame, 4 KiB here.)
-func TestSimBugOversizedMessageIsASilentHole(t *testing.T) {
+// A message whose encoding exceeds the frame limit is refused: Send
+// returns the *aemp.FrameError, the message goes nowhere, and nothing else
+// is affected — the messages before and after it arrive, the link stays
+// up, no monitor fires. (Once such a message was dropped with a log line
+// only, a silent hole; then it failed the whole link. Node a's frames are
+// encoded with its own Limits.MaxFrame, 4 KiB here.)
+func TestSimOversizedMessageIsRefused(t *testing.T) {
 	cfg := sim.Config{Seed: 1, Latency: sim.Latency{Min: time.Millisecond, Max: 10 * time.Millisecond}}
 	sim.Test(t, cfg, func(t *testing.T, n *sim.Network) {
 		c := newSimCluster(t, n, simOpts{}, "b")
@@ -237,14 +238,20 @@ func TestSimBugOversizedMessageIsASilentHole(t *testing.T) {
 			fired = append(fired, simReason(r))
 			mu.Unlock()
 		}))
-		a.Send(q, 0, "small")
-		a.Send(q, 1, string(make([]byte, 8<<10))) // over a's 4 KiB frame limit
-		a.Send(q, 2, "small")
+		errs := []error{
+			a.Send(q, 0, "small"),
+			a.Send(q, 1, string(make([]byte, 8<<10))), // over a's 4 KiB frame limit
+			a.Send(q, 2, "small"),
+		}
 		simSettle(n, time.Second)
 		mu.Lock()
 		defer mu.Unlock()
-		if slices.Contains(got, 2) && !slices.Contains(got, 1) && len(fired) == 0 {
-			t.Errorf("q received %v: #1 was lost, #2 arrived, and the monitor did not fire", got)
+		var fe *aemp.FrameError
+		if errs[0] != nil || !errors.As(errs[1], &fe) || errs[2] != nil {
+			t.Errorf("Send returned %v; want nil, a *aemp.FrameError, nil", errs)
+		}
+		if !slices.Equal(got, []int64{0, 2}) || len(fired) != 0 {
+			t.Errorf("q received %v, the monitor fired %v; want [0 2] and no firing", got, fired)
 		}
 	})
 }

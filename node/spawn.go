@@ -24,18 +24,30 @@ func (n *Node) Register(name string, init InitFunc) {
 // port is created and init runs later, even on this node: Spawn always
 // returns first. If node has no such init function (or, in secure mode,
 // does not allow it) the new port dies with "no_such_init", which a
-// monitor set after Spawn returns sees (see Monitor).
+// monitor set after Spawn returns sees (see Monitor). args are converted
+// as Send converts messages, so init sees the same Go types on any node;
+// args that cannot travel make the port die with "die" and the error, or,
+// for another node, leave it uncreated ("no_such_port" to a monitor).
 func (n *Node) Spawn(node, name string, args ...any) string {
 	if node == n.id {
 		p := n.newPort(n.newName(), nil)
-		p.shard.push(item{p: p, fn: func(c *Context) { n.runInit(c, name, args, false) }}, true)
+		a, err := own(args)
+		p.shard.push(item{p: p, fn: func(c *Context) {
+			if err != nil {
+				c.Kill(ReasonDie, err.Error())
+				return
+			}
+			n.runInit(c, name, a, false)
+		}}, true)
 		return p.id
 	}
 	n.mu.Lock()
 	n.spawnCtr = nextCounter(n.spawnCtr)
 	portName := n.spawnP + n.spawnCtr
 	n.mu.Unlock()
-	n.sendRemote(node, "", append([]any{aemp.ReqSpawn, portName, name}, args...), false)
+	if err := n.sendRemote(node, "", append([]any{aemp.ReqSpawn, portName, name}, args...), false); err != nil {
+		n.log.Warn("spawn not sent: its arguments cannot travel", "node", node, "init", name, "err", err)
+	}
 	return node + "#" + portName
 }
 

@@ -26,6 +26,9 @@ type conn struct {
 	limit int // bytes queued before the link fails
 
 	heard atomic.Bool // a frame arrived since the last heartbeat tick
+	// stalled: the reader waits for room in an executor's queue — this
+	// node's own back-pressure, not the peer's silence.
+	stalled atomic.Bool
 
 	// The port the last frame went to: the reader's own cache (names are
 	// never reused, and a dead port takes nothing).
@@ -73,17 +76,23 @@ func (c *conn) sendFrame(frame []any, mayWait bool) {
 		return
 	}
 	port, _ := frame[0].(string)
-	c.send(port, frame[1:], mayWait)
+	if err := c.send(port, frame[1:], mayWait); err != nil {
+		// A frame queued while the link was down, measured in msgpack, that
+		// this link's framing cannot carry: it must not vanish alone.
+		c.fail(fmt.Errorf("message not sent: %w", err))
+	}
 }
 
 // errQueueFull fails a link whose send queue overflowed.
 var errQueueFull = errors.New("send queue full")
 
-// send queues the frame [port, msg…], encoded in the link's framing (see
-// sendFailed for a frame that cannot be). When the queue is full, a sender
-// that may wait (one outside port context) waits for room; in port context
-// the link fails instead, since the executor must not block.
-func (c *conn) send(port string, msg []any, mayWait bool) {
+// send queues the frame [port, msg…], encoded in the link's framing. When
+// the queue is full, a sender that may wait (one outside port context)
+// waits for room; in port context the link fails instead, since the
+// executor must not block. A message that cannot be encoded (a value
+// outside the model, a frame beyond the limits) is not queued: send
+// returns its error, and the link is unaffected.
+func (c *conn) send(port string, msg []any, mayWait bool) error {
 	if trace := c.l.n.cfg.Trace; trace != nil {
 		trace(c.l.peer, true, append([]any{port}, msg...))
 	}
@@ -111,27 +120,26 @@ func (c *conn) send(port string, msg []any, mayWait bool) {
 		err = c.w.Append(build)
 	}
 	if err != nil {
-		c.sendFailed(err)
+		return c.sendFailed(err)
 	}
+	return nil
 }
 
 // sendFailed handles what send's queueing returned. (Apart, so that the
-// error it inspects does not cost every send an allocation.) A message
-// that cannot be encoded (too large, too deep) fails the link like a full
-// queue: dropping it alone would be a silent hole.
-func (c *conn) sendFailed(err error) {
+// error it inspects does not cost every send an allocation.) A full queue
+// fails the link; a message that cannot be encoded goes back to the
+// sender; a writer that has stopped means the connection is failing, and
+// the link with it: the message is lost with it, which the monitors report.
+func (c *conn) sendFailed(err error) error {
 	var fe *aemp.FrameError
 	var ve *aemp.ValueError
 	switch {
 	case errors.Is(err, errQueueFull):
 		c.fail(err)
 	case errors.As(err, &fe), errors.As(err, &ve):
-		c.l.n.log.Warn("a message cannot travel: failing the link", "node", c.l.peer, "err", err)
-		c.fail(fmt.Errorf("message not sent: %w", err))
-	default:
-		// The writer has stopped: the connection is failing, and the link
-		// with it.
+		return err
 	}
+	return nil
 }
 
 // read routes the frames that arrive until the connection fails. With a
@@ -149,20 +157,23 @@ func (c *conn) read() {
 		dec = eager{d}
 	}
 	var (
-		run  []item // for one shard, not yet pushed
-		held int    // messages in run
-		to   *shard
+		run   []item // for one shard, not yet pushed
+		held  int    // messages in run
+		bytes int    // their size
+		to    *shard
 	)
 	flush := func() {
 		if len(run) > 0 {
+			c.stalled.Store(true)
 			to.pushAll(run, held, true)
+			c.stalled.Store(false)
 			clear(run)
-			run, held = run[:0], 0
+			run, held, bytes = run[:0], 0, 0
 		}
 	}
 	for {
-		if dec.Buffered() == 0 || held == maxRun {
-			flush() // the next frame may be a while
+		if dec.Buffered() == 0 || held == maxRun || bytes >= maxRunBytes {
+			flush() // the next frame may be a while, or the run is big enough
 		}
 		frame, port, rest, err := dec.DecodeLazy()
 		if err == nil {
@@ -191,6 +202,7 @@ func (c *conn) read() {
 			to = p.shard
 		}
 		held++
+		bytes += rest.Len()
 		if last := len(run) - 1; last >= 0 && run[last].p == p && run[last].rest.Join(rest) {
 			continue
 		}
@@ -208,8 +220,12 @@ func (e eager) DecodeLazy() ([]any, []byte, aemp.Rest, error) {
 
 func (eager) Buffered() int { return 0 }
 
-// maxRun is the most messages a link's reader holds back for one push.
-const maxRun = 256
+// maxRun and maxRunBytes bound what a link's reader holds back for one
+// push: messages, and bytes of them.
+const (
+	maxRun      = 256
+	maxRunBytes = 64 << 10
+)
 
 // frameLimits are the aemp limits of this node's links.
 func (n *Node) frameLimits() aemp.Limits { return aemp.Limits{MaxFrameSize: n.cfg.Limits.MaxFrame} }
@@ -242,7 +258,9 @@ func (c *conn) Done() <-chan struct{} { return c.done }
 var errClosedLocally = errors.New("closed")
 
 // armHeartbeat sends an empty frame every interval and fails the
-// connection after limit intervals without hearing anything.
+// connection after limit intervals without hearing anything — not
+// counting the time the reader spends waiting for this node's own
+// executors (back-pressure is not death).
 func (c *conn) armHeartbeat(interval time.Duration, limit, silent int) {
 	c.hbMu.Lock()
 	defer c.hbMu.Unlock()
@@ -252,7 +270,7 @@ func (c *conn) armHeartbeat(interval time.Duration, limit, silent int) {
 	default:
 	}
 	c.hb = c.l.n.clk.AfterFunc(interval, func() {
-		if c.heard.Swap(false) {
+		if c.heard.Swap(false) || c.stalled.Load() {
 			silent = 0
 		} else {
 			silent++

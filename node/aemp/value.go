@@ -252,3 +252,8 @@ func normalizeUint(u uint64, v any) (any, bool, error) {
 	}
 	return int64(u), true, nil
 }
+
+// AtIndex returns err with "[i]" put before the path of a *ValueError, for
+// a value found at index i of a list (a message's arguments, say); other
+// errors are returned as they are.
+func AtIndex(err error, i int) error { return atPath(err, "["+strconv.Itoa(i)+"]") }
