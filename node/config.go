@@ -102,6 +102,11 @@ type Limits struct {
 	SendQueue  int // bytes queued per link before the link fails (default 16 MiB)
 	Mailbox    int // messages a process may hold (default 1<<16)
 	MaxFrame   int // bytes in one frame received (default 16 MiB)
+	// Handshakes bounds the incoming connections still in their handshake
+	// (default 128): past it a new connection is closed at once, with a
+	// warning (at most one per 10 s), so that connections that never
+	// finish their handshake cannot pile up.
+	Handshakes int
 
 	// The registry: the families and the keys in all that this node may
 	// own, and that a global node accepts from each node (defaults 1024
@@ -146,6 +151,7 @@ func (c *Config) validate() error {
 	seti(&c.Limits.SendQueue, 16<<20)
 	seti(&c.Limits.Mailbox, 1<<16)
 	seti(&c.Limits.MaxFrame, 16<<20)
+	seti(&c.Limits.Handshakes, 128)
 	seti(&c.Limits.DBFamilies, 1024)
 	seti(&c.Limits.DBKeys, 16384)
 	seti(&c.Shards, runtime.GOMAXPROCS(0))

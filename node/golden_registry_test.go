@@ -574,8 +574,13 @@ func TestGoldenPeerSeed(t *testing.T) {
 		prog.quiet()
 
 		// The peer ends (its close is recorded): the seed sees its link
-		// close.
+		// close. Difference on purpose: a tether node that closes kills its
+		// ports first (normal deaths), so its registration of the echo port
+		// (DBReg) is deleted before the link goes; the recorded Perl peer,
+		// stopped with TERM, just went.
 		goldenClose(t, p.n)
+		w.expectFrame(names, []any{"", "g_upd", "interop_echo", nil, []any{p.port("b")}},
+			"a closing tether node deletes its registrations first")
 		w.expectClosed()
 	})
 }

@@ -532,14 +532,26 @@ func (n *Node) nodeEvent(node string, up bool, reason []any) {
 	}
 }
 
-// listen accepts connections on l until it is closed.
+// listen accepts connections on l until it is closed; past
+// Limits.Handshakes handshakes in flight, new ones are closed at once.
 func (n *Node) listen(ln net.Listener) {
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
 			return
 		}
-		n.wg.Go(func() { n.accept(nc) })
+		select {
+		case n.handshakes <- struct{}{}:
+		default:
+			nc.Close()
+			n.warnRated("handshakes", "incoming connection refused: too many handshakes in flight",
+				"from", nc.RemoteAddr().String(), "limit", cap(n.handshakes))
+			continue
+		}
+		n.wg.Go(func() {
+			defer func() { <-n.handshakes }()
+			n.accept(nc)
+		})
 	}
 }
 
@@ -570,10 +582,27 @@ func (n *Node) accept(nc net.Conn) {
 		if l != nil {
 			l.do(func(s *linkState) { s.abandon(token) })
 		}
-		n.log.Debug("incoming connection refused", "from", nc.RemoteAddr().String(), "err", err)
+		n.logRefused(nc, err)
 		return
 	}
 	l.take(al, token)
+}
+
+// logRefused logs an incoming handshake that failed: at DEBUG when it was
+// refused as a second connection with a linked node (simultaneous
+// connects), otherwise — a wrong secret, garbage, a handshake that timed
+// out — at WARN with the remote address, at most once per 10 s per kind.
+func (n *Node) logRefused(nc net.Conn, err error) {
+	from := nc.RemoteAddr().String()
+	var he *aemp.HandshakeError
+	switch {
+	case errors.Is(err, errLinked), errors.Is(err, errCommitted), errors.Is(err, errLinkClosed):
+		n.log.Debug("incoming connection refused", "from", from, "err", err)
+	case errors.As(err, &he):
+		n.warnRated("handshake/"+he.Reason.Error(), "incoming handshake failed", "from", from, "err", err)
+	default:
+		n.warnRated("handshake", "incoming handshake failed", "from", from, "err", err)
+	}
 }
 
 // closeLinks fails every link: the node is closing.

@@ -56,6 +56,9 @@ type Node struct {
 	keepMu  sync.Mutex
 	keepers map[string]*keeper
 
+	handshakes chan struct{} // a slot per incoming handshake in flight (Limits.Handshakes)
+	rated      rateLog
+
 	ctx    context.Context // ends when the node closes
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -74,18 +77,19 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg:      cfg,
-		id:       id,
-		log:      cfg.Logger.With("node", id),
-		clk:      cfg.Clock,
-		rand:     cfg.Rand,
-		spawnP:   runiq(cfg.Rand),
-		counter:  "a",
-		spawnCtr: "a",
-		inits:    make(map[string]InitFunc),
-		links:    make(map[string]*link),
-		keepers:  make(map[string]*keeper),
-		done:     make(chan struct{}),
+		cfg:        cfg,
+		id:         id,
+		log:        cfg.Logger.With("node", id),
+		clk:        cfg.Clock,
+		rand:       cfg.Rand,
+		spawnP:     runiq(cfg.Rand),
+		counter:    "a",
+		spawnCtr:   "a",
+		inits:      make(map[string]InitFunc),
+		links:      make(map[string]*link),
+		keepers:    make(map[string]*keeper),
+		handshakes: make(chan struct{}, cfg.Limits.Handshakes),
+		done:       make(chan struct{}),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if !random {
@@ -145,8 +149,15 @@ func (n *Node) closing() bool { return n.ctx.Err() != nil }
 // ID returns the node's ID.
 func (n *Node) ID() string { return n.id }
 
-// Close stops the node: its executors stop (queued work is dropped) and
-// its links close. It returns once everything has stopped, or ctx.Err().
+// Close stops the node. First it drains, within ctx: every port dies a
+// normal death (the nodes that monitor them are told so), the executors
+// run what was queued before Close (messages, those deaths, the monitors
+// they fire) and the links write out what they hold — so the messages sent
+// before Close are delivered, to local ports and to other nodes. Then the
+// links close, the executors stop (what is queued still is dropped) and
+// Close returns once everything has stopped, or ctx.Err() if ctx ends
+// first (the draining is cut short then, and the rest goes on in the
+// background).
 func (n *Node) Close(ctx context.Context) error {
 	n.mu.Lock()
 	if n.closed {
@@ -155,10 +166,11 @@ func (n *Node) Close(ctx context.Context) error {
 	}
 	n.closed = true
 	n.mu.Unlock()
-	n.cancel()
 	for _, ln := range n.listeners {
 		ln.Close()
 	}
+	n.drain(ctx)
+	n.cancel()
 	n.stopKeeping()
 	if n.reg != nil {
 		n.reg.Close() // first: the links going down tell the registry nothing more
@@ -172,6 +184,45 @@ func (n *Node) Close(ctx context.Context) error {
 	}
 	go func() { n.wg.Wait(); close(n.done) }()
 	return n.wait(ctx)
+}
+
+// drain kills every port (normally), lets the executors run what is queued
+// before and what that brings about, and waits for the links to write what
+// they hold; ctx bounds it.
+func (n *Node) drain(ctx context.Context) {
+	for _, p := range n.ports.all() {
+		if p != n.nodePort {
+			n.killLocal(p, nil, false)
+		}
+	}
+	// Twice: the deaths fire monitors, whose actions are queued after the
+	// first round of markers (a registration's deletion, say).
+	for range 2 {
+		var markers []chan struct{}
+		for _, s := range n.shards {
+			done := make(chan struct{})
+			markers = append(markers, done)
+			s.push(item{p: &port{shard: s}, fn: func(*Context) { close(done) }}, false)
+		}
+		for _, done := range markers {
+			select {
+			case <-done:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+	n.linksMu.Lock()
+	links := make([]*link, 0, len(n.links))
+	for _, l := range n.links {
+		links = append(links, l)
+	}
+	n.linksMu.Unlock()
+	for _, l := range links {
+		if c := l.current(); c != nil {
+			c.w.Flush(ctx)
+		}
+	}
 }
 
 func (n *Node) wait(ctx context.Context) error {

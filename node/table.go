@@ -74,3 +74,17 @@ func (t *portTable) each(fn func(*port)) {
 		}
 	}
 }
+
+// all returns every port in the table.
+func (t *portTable) all() []*port {
+	var out []*port
+	for i := range t.parts {
+		p := &t.parts[i]
+		p.mu.RLock()
+		for _, v := range p.m {
+			out = append(out, v)
+		}
+		p.mu.RUnlock()
+	}
+	return out
+}

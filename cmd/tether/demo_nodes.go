@@ -15,7 +15,7 @@ import (
 // runNodeDemo plays the demo's second act: two nodes, alice and bob, on
 // loopback. alice spawns a counter port on bob, sends it numbers and gets
 // running totals back, asks for the total with Call, and monitors the
-// counter; then bob is killed, and the monitor fires. scale stretches the
+// counter; then bob shuts down, and the monitor fires. scale stretches the
 // pauses (1: about 3 s); ctx ending stops it at once.
 func runNodeDemo(ctx context.Context, out io.Writer, scale float64) (err error) {
 	scaled := func(d time.Duration) time.Duration { return time.Duration(float64(d) * scale) }
@@ -49,7 +49,7 @@ func runNodeDemo(ctx context.Context, out io.Writer, scale float64) (err error) 
 
 	fmt.Fprintf(out, "\ntether demo, act 2: two nodes, alice (%s) and bob (%s), over the AnyEvent::MP protocol.\n",
 		alice.Addrs()[0], bob.Addrs()[0])
-	fmt.Fprintf(out, "alice spawns a counter on bob, sends it numbers, and monitors it; then bob is killed.\n\n")
+	fmt.Fprintf(out, "alice spawns a counter on bob, sends it numbers, and monitors it; then bob shuts down.\n\n")
 	tl.header("node")
 
 	// bob's side: an init function that alice can spawn by name. The
@@ -122,7 +122,7 @@ func runNodeDemo(ctx context.Context, out io.Writer, scale float64) (err error) 
 	if clock.Sleep(ctx, clk, scaled(500*time.Millisecond)) != nil {
 		return interrupted()
 	}
-	tl.note("bob", "▼ node bob killed")
+	tl.note("bob", "▼ node bob shuts down: its ports die a normal death, then the link goes")
 	bobClosed = true
 	closeNode(bob, &err)
 	select {

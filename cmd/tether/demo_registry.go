@@ -15,8 +15,8 @@ import (
 // and dave, that know only the seed's address. dave watches the registry
 // family "greeters"; carol registers a greeter port there; dave sees it
 // appear, calls it — reaching carol by her ID, through the seed — and
-// sees it vanish when the port dies, and again when carol's node is
-// killed. scale stretches the pauses (1: about 3 s); ctx ending stops it
+// sees it vanish when the port dies, and again when carol's node shuts
+// down. scale stretches the pauses (1: about 3 s); ctx ending stops it
 // at once.
 func runRegistryDemo(ctx context.Context, out io.Writer, scale float64) (err error) {
 	scaled := func(d time.Duration) time.Duration { return time.Duration(float64(d) * scale) }
@@ -140,7 +140,7 @@ func runRegistryDemo(ctx context.Context, out io.Writer, scale float64) (err err
 	if !pause(400 * time.Millisecond) {
 		return interrupted()
 	}
-	tl.note("carol", "▼ node carol killed")
+	tl.note("carol", "▼ node carol shuts down")
 	carolClosed = true
 	closeNode(carol, &err)
 	if _, ok := next(); !ok {

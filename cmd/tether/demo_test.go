@@ -39,9 +39,9 @@ func TestDemoTellsTheStory(t *testing.T) {
 		"bob     → alice#",
 		"total 15 (after adding 5)",
 		"get) = 15: exactly one answer",
-		"▼ node bob killed",
+		"▼ node bob shuts down",
 		"alice   link to bob is down: transport_error bob",
-		"fired: transport_error bob",
+		"fired: normal",
 		"■ done: closing alice",
 		// Act 3: the registry.
 		"dave    registry: greeters (empty)",
@@ -50,15 +50,15 @@ func TestDemoTellsTheStory(t *testing.T) {
 		"dave    link to carol is up: her address came from the seed",
 		`= "hello dave, from carol#`,
 		"dave    registry: greeters - carol#",
-		"▼ node carol killed",
+		"▼ node carol shuts down",
 		"■ done: closing dave and the seed",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
-	if k, f := strings.Index(text, "▼ node bob killed"), strings.Index(text, "fired: transport_error"); k < 0 || f < k {
-		t.Errorf("the monitor fired before bob was killed")
+	if k, f := strings.Index(text, "▼ node bob shuts down"), strings.Index(text, "fired: normal"); k < 0 || f < k {
+		t.Errorf("the monitor fired before bob shut down")
 	}
 	// Four connections: a, then b, then a again, then b.
 	if m := regexp.MustCompile(`connections +(\d+) \(a: (\d+), b: (\d+)\)`).FindStringSubmatch(text); m == nil || m[1] != "4" || m[2] != "2" || m[3] != "2" {

@@ -1,7 +1,7 @@
 // Command tether is tether's command-line tool.
 //
 //	tether demo    watch a persistent connection ride out server crashes, then two
-//	               nodes exchange messages until one is killed, then nodes find
+//	               nodes exchange messages until one shuts down, then nodes find
 //	               each other and a service through a seed (about 16 s)
 //	tether help    show this help
 package main
@@ -20,8 +20,8 @@ const usage = `usage: tether <command> [arguments]
 commands:
   demo    start two echo servers on loopback and a persistent connection to them,
           kill and restart the servers on a schedule, and print every event live;
-          then start two nodes, exchange messages between them, and kill one
-          while the other monitors it; then start a seed and two nodes that
+          then start two nodes, exchange messages between them, and shut one
+          down while the other monitors it; then start a seed and two nodes that
           know only its address, and watch a service appear in the registry,
           answer a call and vanish (about 16 s; Ctrl-C stops it at once)
   help    show this help

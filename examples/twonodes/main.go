@@ -7,8 +7,8 @@
 // spawn: a key-value port. The "app" node links to it, spawns a kv port
 // there, stores and reads keys with Call, and starts a process that
 // monitors the kv port and waits for its end. Then the store node shuts
-// down, and the process sees the kv port go with the link
-// ("transport_error").
+// down: its ports die a normal death, and the process sees the kv port end
+// ("normal") before the link goes.
 package main
 
 import (

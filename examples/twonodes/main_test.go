@@ -22,7 +22,7 @@ func TestTwoNodes(t *testing.T) {
 app: spawned (store#\w+)
 app: get answer = 42 \(found: true\)
 store: shutting down
-app: (store#\w+) ended: transport_error store .+
+app: (store#\w+) ended: normal
 $`)
 	m := want.FindStringSubmatch(out.String())
 	if m == nil || m[1] != m[2] {

@@ -8,9 +8,9 @@
 // its port dies). The master node knows none of them: it watches the
 // family (DBMon), keeps the workers it reports, and hands out jobs to them
 // in turn with Call — reaching each worker's node by its ID, through the
-// seed. Halfway, one worker node is shut down: the monitor reports its
-// workers gone, the jobs they had fail, and the master gives them to the
-// others. Every job is done exactly once.
+// seed. Halfway, one worker node is shut down: its workers die, their
+// registrations go, the monitor reports them gone, and the master gives
+// their jobs to the others. Every job is done exactly once.
 package main
 
 import (
