@@ -593,3 +593,46 @@ func TestCloseDeliversWhatWasSentBefore(t *testing.T) {
 		}
 	}
 }
+
+// A link that is down holds at most Limits.SendQueue bytes of queued
+// messages, counted by what they weigh, not by their number of values
+// (issue 10: 64 KiB messages to a dead node took the sender to 2 GB): past
+// it the link fails, "send queue full", and its monitors fire.
+func TestDownLinkQueueIsBoundedInBytes(t *testing.T) {
+	a, b := pair(t, func(c *node.Config) { c.Limits.SendQueue = 1 << 20 })
+	p := b.Port(nil)
+	fired := make(chan []any, 1)
+	a.Monitor(p, node.Func(func(r []any) { fired <- r }))
+	down := make(chan struct{})
+	a.MonitorNodes(func(node string, up bool, _ []any) {
+		if !up {
+			close(down)
+		}
+	})
+	pingB(t, a, b)
+	b.Close(patientCtx(t))
+	r := recv(t, fired) // b's port died (normally) as b closed
+	if len(r) != 0 {
+		t.Fatalf("the port's monitor fired with %v, want a normal death", r)
+	}
+	<-down
+	// The link to b is down, its address refuses: messages queue.
+	q := b.ID() + "#elsewhere"
+	a.Monitor(q, node.Func(func(r []any) { fired <- r }))
+	payload := make([]byte, 64<<10)
+	before := heapInUse()
+	peak := before
+	for i := range 1000 { // 64 MiB
+		a.Send(q, payload, int64(i))
+		if i%100 == 99 {
+			peak = max(peak, heapInUse())
+		}
+	}
+	if grew := int64(peak) - int64(before); grew > 8<<20 {
+		t.Errorf("the heap grew by %d MiB for a 1 MiB send queue", grew>>20)
+	}
+	r = recv(t, fired)
+	if node.FormatReason(r) != "transport_error b send queue full" {
+		t.Errorf("the monitor fired with %v, want transport_error b send queue full", r)
+	}
+}
