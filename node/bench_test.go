@@ -2,7 +2,10 @@ package node_test
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync/atomic"
 	"testing"
 
@@ -70,4 +73,54 @@ func heapInUse() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
+}
+
+// BenchmarkIdleLinkMemory: bytes of heap and goroutines per idle link (both
+// ends, in one process), with b.N links between b.N+1 nodes: one hub that
+// every other node links to.
+//
+//	go test -run '^$' -bench IdleLinkMemory -benchtime 200x ./node/
+func BenchmarkIdleLinkMemory(b *testing.B) {
+	ctx := context.Background()
+	hub, err := node.Start(ctx, node.Config{ID: "hub", Binds: []string{"127.0.0.1:0"}, Secret: "s", Rand: clock.NewRand(1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer hub.Close(ctx)
+	var spokes []*node.Node
+	defer func() {
+		for _, s := range spokes {
+			s.Close(ctx)
+		}
+	}()
+	start := func(i int) *node.Node {
+		s, err := node.Start(ctx, node.Config{ID: fmt.Sprintf("spoke%d", i), Secret: "s", Rand: clock.NewRand(uint64(i + 2))})
+		if err != nil {
+			b.Fatal(err)
+		}
+		spokes = append(spokes, s)
+		return s
+	}
+	// Nodes without links cost something too: measure from after they
+	// start.
+	for i := range b.N {
+		start(i)
+	}
+	before, g0 := heapInUse(), runtime.NumGoroutine()
+	for _, s := range spokes {
+		if _, err := s.AddNode(ctx, hub.Addrs()...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	after, g1 := heapInUse(), runtime.NumGoroutine()
+	if f := os.Getenv("TETHER_HEAP_PROFILE"); f != "" { // the links' heap, while they live
+		out, err := os.Create(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pprof.WriteHeapProfile(out)
+		out.Close()
+	}
+	b.ReportMetric(float64(after-before)/float64(b.N), "bytes/link")
+	b.ReportMetric(float64(g1-g0)/float64(b.N), "goroutines/link")
 }

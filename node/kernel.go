@@ -125,6 +125,10 @@ func (s *shard) waitRoomLocked(mayWait bool) bool {
 	return !s.stopped
 }
 
+// idleItems is the most items an idle executor's queues keep room for:
+// what a burst grew beyond it goes back to the heap.
+const idleItems = 1024
+
 // run is the executor: it takes the queue a batch at a time and runs it.
 func (s *shard) run(done func()) {
 	defer done()
@@ -138,6 +142,13 @@ func (s *shard) run(done func()) {
 			}
 			if len(s.q) == 0 {
 				s.busy = false
+				// Idle: give back what a burst grew.
+				if cap(s.q) > idleItems {
+					s.q = nil
+				}
+				if cap(batch) > idleItems {
+					batch = nil
+				}
 				s.mu.Unlock()
 				break
 			}

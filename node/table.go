@@ -13,8 +13,15 @@ type portTable struct {
 type tablePart struct {
 	mu sync.RWMutex
 	m  map[string]*port
-	_  [64 - 32]byte // keep parts on separate cache lines
+	hw int           // the most entries m has held since it was made
+	_  [64 - 40]byte // keep parts on separate cache lines
 }
+
+// A map never gives back the memory of deleted entries: a part whose map
+// has shrunk to an eighth of its high-water mark (of at least
+// shrinkFrom entries) is copied into a new one. The copy costs at most an
+// eighth of the deletions that led to it.
+const shrinkFrom = 1024
 
 // part picks a name's part from its last bytes, where counters change
 // fastest: cheap, and spread well for the names this package makes.
@@ -45,6 +52,7 @@ func (t *portTable) store(name string, v *port) {
 		p.m = make(map[string]*port)
 	}
 	p.m[name] = v
+	p.hw = max(p.hw, len(p.m))
 	p.mu.Unlock()
 }
 
@@ -54,6 +62,13 @@ func (t *portTable) delete(name string, v *port) {
 	p.mu.Lock()
 	if p.m[name] == v {
 		delete(p.m, name)
+		if p.hw >= shrinkFrom && len(p.m) <= p.hw/8 {
+			m := make(map[string]*port, len(p.m))
+			for k, x := range p.m {
+				m[k] = x
+			}
+			p.m, p.hw = m, len(m)
+		}
 	}
 	p.mu.Unlock()
 }

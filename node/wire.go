@@ -185,7 +185,9 @@ func (c *conn) read() {
 		if rest.Len() == 0 {
 			flush() // before the frame, and before the link's failure
 			if err == nil {
+				c.stalled.Store(true) // route may wait for an executor, as flush does
 				err = c.l.n.route(c, frame)
+				c.stalled.Store(false)
 			}
 			if err != nil {
 				c.fail(err)
@@ -219,6 +221,9 @@ func (e eager) DecodeLazy() ([]any, []byte, aemp.Rest, error) {
 }
 
 func (eager) Buffered() int { return 0 }
+
+// linkReadBuffer is the size of a link's read buffer.
+const linkReadBuffer = 16 << 10
 
 // maxRun and maxRunBytes bound what a link's reader holds back for one
 // push: messages, and bytes of them.
@@ -308,7 +313,13 @@ func (n *Node) handshakeConfig(check func(*aemp.Greeting) error, commit func(*ae
 		TieBreak:  true,
 		Commit:    commit,
 		Limits:    n.frameLimits(),
-		Params:    []aemp.Param{{Key: "provider", Value: "tether-1"}},
+		// The link's writer is a batch.Writer of its own (newConn); a read
+		// buffer of 16 KiB keeps an idle link small and still reads many
+		// small frames per system call (a frame that does not fit is
+		// decoded as it streams in).
+		ReadBufferSize:  linkReadBuffer,
+		WriteBufferSize: -1,
+		Params:          []aemp.Param{{Key: "provider", Value: "tether-1"}},
 	}
 	if n.cfg.Heartbeat > 0 {
 		cfg.Heartbeat = &aemp.Heartbeat{Interval: n.cfg.Heartbeat, Timeout: n.cfg.HeartbeatTimeout}

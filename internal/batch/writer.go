@@ -33,6 +33,7 @@ type Writer struct {
 	pending []byte        // queued, not yet handed to the goroutine
 	busy    bool          // the goroutine is writing to w
 	err     error         // why the writer stopped; nil while running
+	spare   []byte        // the other buffer: the goroutine writes from it while pending fills
 	roomFor chan struct{} // closed when pending shrinks, if someone waits for room
 	flushed chan struct{} // closed when pending has been written, if someone waits for that
 	wake    chan struct{} // capacity 1: there is something to write, or stop
@@ -200,6 +201,10 @@ func (bw *Writer) release() {
 	}
 }
 
+// idleKeep is the most a buffer keeps of its capacity when the writer
+// goes idle: what a burst grew beyond it goes back to the heap.
+const idleKeep = 16 << 10
+
 func (bw *Writer) run() {
 	err := bw.loop()
 	// Done closes before fail runs, so that fail may Close the writer
@@ -213,7 +218,6 @@ func (bw *Writer) run() {
 // loop writes batches until the writer stops; it returns the write error
 // that stopped it, if one did.
 func (bw *Writer) loop() error {
-	var buf []byte
 	for range bw.wake {
 		for {
 			// Let the goroutines that are ready to run go first: under load
@@ -232,11 +236,19 @@ func (bw *Writer) loop() error {
 					close(bw.flushed)
 					bw.flushed = nil
 				}
+				// Idle: give back what a burst grew.
+				if cap(bw.pending) > idleKeep {
+					bw.pending = nil
+				}
+				if cap(bw.spare) > idleKeep {
+					bw.spare = nil
+				}
 				bw.mu.Unlock()
 				break
 			}
 			// Swap buffers: producers fill the other one meanwhile.
-			buf, bw.pending = bw.pending, buf[:0]
+			buf := bw.pending
+			bw.pending, bw.spare = bw.spare[:0], nil
 			bw.busy = true
 			if bw.roomFor != nil {
 				close(bw.roomFor)
@@ -247,6 +259,7 @@ func (bw *Writer) loop() error {
 			_, err := bw.w.Write(buf)
 			bw.mu.Lock()
 			bw.busy = false
+			bw.spare = buf[:0]
 			bw.mu.Unlock()
 			if err != nil {
 				bw.stop(err)

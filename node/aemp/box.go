@@ -25,12 +25,12 @@ import (
 //   - Small integers are free (the runtime keeps them boxed); floats, long
 //     byte strings and lists cost an ordinary allocation.
 type boxer struct {
-	intern [internSize]internEntry
-	bslab  slab[byte]   // byte and string contents
-	lslab  slab[any]    // list elements
-	islab  slab[int64]  // boxed int64s
-	hslab  slab[[]byte] // boxed byte-slice headers
-	sslab  slab[string] // boxed string headers
+	intern *[internSize]internEntry // allocated on first use: a link's reader may never need it
+	bslab  slab[byte]               // byte and string contents
+	lslab  slab[any]                // list elements
+	islab  slab[int64]              // boxed int64s
+	hslab  slab[[]byte]             // boxed byte-slice headers
+	sslab  slab[string]             // boxed string headers
 }
 
 // A slab hands out the elements of a chunk, and allocates a new chunk when
@@ -128,6 +128,9 @@ func (b *boxer) str(p []byte) any {
 	}
 	if len(p) > internMaxLen {
 		return b.string(p)
+	}
+	if b.intern == nil {
+		b.intern = new([internSize]internEntry)
 	}
 	e := &b.intern[internSlot(p)]
 	if e.v != nil && e.s == string(p) {

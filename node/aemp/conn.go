@@ -72,7 +72,9 @@ type Config struct {
 	// Limits bound the frames of the link's decoders and encoders.
 	Limits Limits
 	// ReadBufferSize and WriteBufferSize size the link's buffers; zero means
-	// DefaultBufferSize. The read buffer is at least MaxLineLength+2.
+	// DefaultBufferSize. The read buffer is at least MaxLineLength+2. A
+	// negative WriteBufferSize means no buffered writer (Link.Writer is nil):
+	// for a caller that writes the connection its own way.
 	ReadBufferSize, WriteBufferSize int
 }
 
@@ -85,7 +87,8 @@ type Link struct {
 	// Reader reads from Conn and is positioned at the peer's first frame;
 	// it may already hold frames that arrived with the handshake.
 	Reader *bufio.Reader
-	// Writer writes to Conn; nothing is buffered in it yet.
+	// Writer writes to Conn; nothing is buffered in it yet. It is nil if
+	// Config.WriteBufferSize was negative.
 	Writer *bufio.Writer
 	// Limits are Config.Limits with defaults applied.
 	Limits Limits
@@ -265,15 +268,18 @@ func (d *driver) run() (*Link, error) {
 	if err := d.raw.SetDeadline(time.Time{}); err != nil {
 		return nil, d.ioErr(err)
 	}
-	wsize := d.cfg.WriteBufferSize
-	if wsize <= 0 {
-		wsize = DefaultBufferSize
+	var w *bufio.Writer
+	switch wsize := d.cfg.WriteBufferSize; {
+	case wsize == 0:
+		w = bufio.NewWriterSize(d.conn, DefaultBufferSize)
+	case wsize > 0:
+		w = bufio.NewWriterSize(d.conn, wsize)
 	}
 	return &Link{
 		Result: *d.h.Result(),
 		Conn:   d.conn,
 		Reader: br,
-		Writer: bufio.NewWriterSize(d.conn, wsize),
+		Writer: w,
 		Limits: d.cfg.Limits.withDefaults(),
 	}, nil
 }
