@@ -30,11 +30,21 @@ func KillPort(port string) Action { return killAction(port) }
 func SendTo(port string, msg ...any) Action { return sendAction{port: port, msg: msg} }
 
 func (a funcAction) run(n *Node, m *monitor, reason []any) {
+	np := n.nodePort
 	p := m.owner
-	if p == nil || p.dead {
-		p = n.nodePort
+	if p == nil {
+		np.shard.push(item{p: np, fn: func(*Context) { a(reason) }}, false)
+		return
 	}
-	p.shard.push(item{p: p, fn: func(*Context) { a(reason) }}, false)
+	// Whether the owner lives is for its executor to say (p.dead is its
+	// own): if it has died, the action moves on to the node port.
+	p.shard.push(item{p: p, evenDead: true, fn: func(*Context) {
+		if p.dead {
+			np.shard.push(item{p: np, fn: func(*Context) { a(reason) }}, false)
+			return
+		}
+		a(reason)
+	}}, false)
 }
 
 func (a killAction) run(n *Node, _ *monitor, reason []any) {

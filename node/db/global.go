@@ -17,27 +17,58 @@ import (
 // others, so every global holds the whole registry.
 
 // BecomeGlobal makes this node a global node (it found itself in its seed
-// list, or a node sent it g_slave). It answers its own queries from then
-// on, tells every linked node it is global, meets the globals among them,
-// and lists itself in FamilyGlobal.
+// list, or a node sent it g_slave): it tells every linked node it is
+// global, meets the globals among them, and lists itself in FamilyGlobal.
+// It answers its own queries and monitors from then on — once the globals
+// it met have sent it what they hold (g_set), so that a node that was a
+// slave does not show its monitors a registry that has, for a moment,
+// nothing but its own entries; until then its master goes on serving it.
 func (s *State) BecomeGlobal() {
 	if s.global {
 		return
 	}
 	s.global = true
-	s.master = s.cfg.Self
-	s.answerAll()
-	for _, f := range slices.Sorted(maps.Keys(s.local)) {
-		m := s.local[f]
-		m.data, m.valid = nil, false
-		s.fx.Changes = append(s.fx.Changes, Change{Family: f, Full: true, Data: s.store.Family(f)})
-	}
 	for _, n := range slices.Sorted(maps.Keys(s.up)) {
 		s.send(n, aemp.NodePort, aemp.ReqGGlobal)
 	}
 	s.setInternal(FamilyGlobal, s.cfg.Self, nil)
+	s.syncing = make(map[string]bool)
 	for _, g := range s.globalPeers() {
 		s.meet(g)
+		s.syncing[g] = true
+	}
+	if len(s.syncing) == 0 || s.master == "" {
+		s.takeOver()
+	}
+}
+
+// synced notes that global g has sent what it holds (or gone): a node that
+// became global takes over from its master once all it met have.
+func (s *State) synced(g string) {
+	if !s.syncing[g] {
+		return
+	}
+	delete(s.syncing, g)
+	if len(s.syncing) == 0 {
+		s.takeOver()
+	}
+}
+
+// takeOver makes a global node its own master: it answers what waits, and
+// its monitors get the family from its own view.
+func (s *State) takeOver() {
+	old := s.master
+	s.syncing = nil
+	s.master = s.cfg.Self
+	s.answerAll()
+	_, oldUp := s.up[old]
+	for _, f := range slices.Sorted(maps.Keys(s.local)) {
+		m := s.local[f]
+		m.data, m.valid = nil, false
+		if old != "" && old != s.cfg.Self && oldUp {
+			s.send(old, aemp.FamilyMonitor{Tag: aemp.ReqGMon0, Family: f}.Frame()...)
+		}
+		s.fx.Changes = append(s.fx.Changes, Change{Family: f, Full: true, Data: s.store.Family(f)})
 	}
 }
 
@@ -108,6 +139,7 @@ func (s *State) peerSet(node string, db aemp.DB) error {
 	if addrs, ok := data[FamilyListen][node]; ok {
 		s.setInternal(FamilyListen, node, addrs)
 	}
+	s.synced(node)
 	return nil
 }
 
@@ -127,7 +159,7 @@ func toData(db aemp.DB) Data {
 // here; g_mon1 is answered with the whole family (g_chg1, null if it has
 // no keys).
 func (s *State) remoteMonitor(node, family string, start bool) error {
-	if !s.answersLocally() {
+	if !s.serves() {
 		return ErrNotGlobal
 	}
 	fams := s.remoteMons[node]

@@ -18,7 +18,7 @@ import (
 // pickMaster picks a master if the node needs one and has none: the
 // linked seed of the smallest rank.
 func (s *State) pickMaster() {
-	if s.answersLocally() {
+	if s.global || s.answersLocally() {
 		return
 	}
 	if _, up := s.up[s.master]; s.master != "" && up {

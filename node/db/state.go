@@ -59,6 +59,10 @@ type State struct {
 	// connection.
 	globals map[string]bool
 
+	// syncing: the globals a node that has just become global waits for
+	// (their g_set) before it takes over from its master.
+	syncing map[string]bool
+
 	// As a global: who monitors what here (g_mon1).
 	remoteMons map[string]map[string]bool // node → families
 	monitorsOf map[string]map[string]bool // family → nodes
@@ -123,9 +127,12 @@ func (s *State) Master() string { return s.master }
 // Store returns the node's store, for reading.
 func (s *State) Store() *Store { return s.store }
 
-// local reports whether this node answers its own queries: it is global,
-// or alone.
+// answersLocally reports whether this node answers its own queries: it is
+// global (and has taken over from its master), or alone.
 func (s *State) answersLocally() bool { return s.master == s.cfg.Self }
+
+// serves reports whether this node answers other nodes' requests.
+func (s *State) serves() bool { return s.global || s.answersLocally() }
 
 func (s *State) send(to string, frame ...any) {
 	s.fx.Sends = append(s.fx.Sends, Send{To: to, Token: s.up[to], Frame: frame})
@@ -193,6 +200,7 @@ func (s *State) Down(node string, token uint64) {
 		s.master = ""
 		s.pickMaster()
 	}
+	s.synced(node)
 }
 
 // ErrNotGlobal is the reason a request that only a global node serves was
@@ -241,7 +249,7 @@ func (s *State) Receive(from string, token uint64, r aemp.Request) error {
 		if err != nil {
 			return err
 		}
-		if !s.answersLocally() {
+		if !s.serves() {
 			return ErrNotGlobal
 		}
 		addrs, known := s.addrs(f.Node)
@@ -261,7 +269,7 @@ func (s *State) Receive(from string, token uint64, r aemp.Request) error {
 		if err != nil {
 			return err
 		}
-		if !s.answersLocally() {
+		if !s.serves() {
 			return ErrNotGlobal
 		}
 		s.send(from, q.Reply(s.result(kindOf(q.Tag), q.Family))...)

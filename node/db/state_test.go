@@ -278,3 +278,42 @@ func convergence(t *testing.T, seed uint64, trace bool) {
 		w.logf("round %d converged", round)
 	}
 }
+
+// A slave that becomes global goes on asking its master until the globals
+// it met have sent it what they hold: its monitors never see a registry of
+// its own entries alone.
+func TestBecomeGlobalTakesOverWhenSynced(t *testing.T) {
+	s := New(Config{Self: "a", Seeded: true})
+	s.Seed("g", 0)
+	s.Up("g", 1)
+	s.Receive("g", 1, aemp.Request{Tag: aemp.ReqGGlobal})
+	s.Monitor("f")
+	s.Receive("g", 1, aemp.Request{Tag: aemp.ReqGChg1, Args: []any{"f", map[string]any{"k": "v"}}})
+	s.Effects()
+	s.Up("x", 2)
+	s.Receive("x", 2, aemp.Request{Tag: aemp.ReqGSlave}) // x makes a global
+	if !s.Global() || s.Master() != "g" {
+		t.Fatalf("after g_slave: global %v, master %q; want global, still served by g", s.Global(), s.Master())
+	}
+	fx := s.Effects()
+	for _, c := range fx.Changes {
+		t.Fatalf("a monitor was shown %+v before a had g's entries", c)
+	}
+	id := s.Query(QueryKeys, "f")
+	fx = s.Effects()
+	if len(fx.Answers) != 0 || len(fx.Sends) != 1 || fx.Sends[0].To != "g" {
+		t.Fatalf("a query while syncing: answers %v, sends %v; want it asked of g", fx.Answers, fx.Sends)
+	}
+	// g's g_set arrives: a takes over.
+	s.Receive("g", 1, aemp.Request{Tag: aemp.ReqGSet, Args: []any{map[string]any{"f": map[string]any{"k": "v"}}}})
+	fx = s.Effects()
+	if s.Master() != "a" {
+		t.Fatalf("after g's g_set the master is %q, want a itself", s.Master())
+	}
+	if len(fx.Answers) != 1 || fx.Answers[0].ID != id || !reflect.DeepEqual(fx.Answers[0].Value, []string{"k"}) {
+		t.Fatalf("answers %+v; want the waiting query answered with [k]", fx.Answers)
+	}
+	if len(fx.Changes) != 1 || !fx.Changes[0].Full || !reflect.DeepEqual(fx.Changes[0].Data, map[string]any{"k": "v"}) {
+		t.Fatalf("changes %+v; want the whole family, as g had it", fx.Changes)
+	}
+}
