@@ -24,6 +24,7 @@ type shard struct {
 	queued  int           // messages in q
 	bytes   int           // their estimated size
 	busy    bool          // the executor is running a batch
+	inline  bool          // a link's reader is running items of the shard itself (runNow)
 	room    chan struct{} // closed when the queue drains, if someone waits
 	wake    chan struct{} // capacity 1
 	stopped bool
@@ -97,7 +98,7 @@ func (s *shard) pushAll(its []item, msgs int, mayWait bool) {
 		s.mu.Unlock()
 		return
 	}
-	wake := len(s.q) == 0 && !s.busy
+	wake := len(s.q) == 0 && !s.busy && !s.inline
 	s.q = append(s.q, its...)
 	s.queued += msgs
 	s.bytes += size
@@ -140,6 +141,10 @@ func (s *shard) run(done func()) {
 				s.mu.Unlock()
 				return
 			}
+			if s.inline {
+				s.mu.Unlock() // a reader runs the shard: it wakes us after
+				break
+			}
 			if len(s.q) == 0 {
 				s.busy = false
 				// Idle: give back what a burst grew.
@@ -165,6 +170,37 @@ func (s *shard) run(done func()) {
 			}
 		}
 	}
+}
+
+// runNow runs its, a run of items for this shard, on the calling
+// goroutine — a link's reader — if the shard is idle (nothing queued,
+// nothing running), and reports whether it did; if not, the caller pushes
+// them. On an idle shard this saves waking the executor: the message that
+// arrives is handled at once, on the goroutine that read it, in the same
+// order and with the same exclusion as on the executor (busy and inline
+// keep the two apart).
+func (s *shard) runNow(its []item) bool {
+	s.mu.Lock()
+	if s.busy || s.inline || len(s.q) > 0 || s.stopped {
+		s.mu.Unlock()
+		return false
+	}
+	s.inline = true
+	s.mu.Unlock()
+	for i := 0; i < len(its); {
+		i = s.runFrom(its, i)
+	}
+	s.mu.Lock()
+	s.inline = false
+	wake := len(s.q) > 0 && !s.busy
+	s.mu.Unlock()
+	if wake {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+	return true
 }
 
 // runFrom runs batch[i:], clearing each item after it, and returns where

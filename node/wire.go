@@ -165,7 +165,11 @@ func (c *conn) read() {
 	flush := func() {
 		if len(run) > 0 {
 			c.stalled.Store(true)
-			to.pushAll(run, held, true)
+			// A short run for an idle shard runs here and now; the rest
+			// waits for the shard's executor.
+			if held > maxInline || bytes > maxInlineBytes || !to.runNow(run) {
+				to.pushAll(run, held, true)
+			}
 			c.stalled.Store(false)
 			clear(run)
 			run, held, bytes = run[:0], 0, 0
@@ -230,6 +234,15 @@ const linkReadBuffer = 16 << 10
 const (
 	maxRun      = 256
 	maxRunBytes = 64 << 10
+)
+
+// maxInline and maxInlineBytes bound the run of messages a link's reader
+// handles itself, when their shard is idle (shard.runNow): a few small
+// messages, the request/response case, where a wake-up costs more than
+// the work.
+const (
+	maxInline      = 8
+	maxInlineBytes = 4 << 10
 )
 
 // frameLimits are the aemp limits of this node's links.
