@@ -165,8 +165,11 @@ func (c *Conn) call(ctx context.Context, key methodKey, req any) (*call, error) 
 	select {
 	case <-cl.done:
 	case <-ctx.Done():
+		// The id is read before forget: forget frees cl, and another call
+		// may take it at once and change its id.
+		id := cl.id
 		if c.forget(cl) {
-			c.sendCancel(cl.id)
+			c.sendCancel(id)
 			return nil, ctx.Err()
 		}
 		<-cl.done // the reply beat the cancellation
