@@ -12,9 +12,15 @@ import (
 // call is one of our calls awaiting its reply.
 type call struct {
 	id      uint64
+	size    int           // its request's bytes, counted in the peer's quota
 	done    chan struct{} // capacity 1: signalled once per use
 	payload []byte        // the reply's payload, copied from the frame
 	err     error
+
+	// abandoned is set (under Conn.mu) when the caller gave up: the call
+	// stays registered, holding its share of the quota, until the peer
+	// answers, and the answer only ends it.
+	abandoned bool
 }
 
 // Calls are reused through a free list per connection, not a sync.Pool:
@@ -40,6 +46,7 @@ func (c *Conn) freeCall(cl *call) {
 	}
 	cl.err = nil
 	c.mu.Lock()
+	cl.abandoned = false
 	if len(c.freeCalls) < maxFreeCalls {
 		c.freeCalls = append(c.freeCalls, cl)
 	}
@@ -52,26 +59,6 @@ func (cl *call) finish(payload []byte, err error) {
 	cl.err = err
 	cl.done <- struct{}{}
 }
-
-// acquire takes a slot for a call or stream the peer will serve, waiting
-// while the peer's limit on concurrent handlers is reached.
-func (c *Conn) acquire(ctx context.Context) error {
-	select {
-	case c.slots <- struct{}{}:
-		return nil
-	default:
-	}
-	select {
-	case c.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.done:
-		return c.closedErr()
-	}
-}
-
-func (c *Conn) release() { <-c.slots }
 
 // closedErr is the error for work refused because the connection is closing
 // or closed. c.mu must not be held.
@@ -120,55 +107,71 @@ func (c *Conn) method(key methodKey, want handlerKind) (uint64, error) {
 	return idx, nil
 }
 
-// admit starts a call or a stream of method key (of kind want): it finds
-// the method in the peer's menu, the timeout that ctx leaves, and takes a
-// slot among the calls in flight (waiting, within ctx, for one). It
-// returns with c.mu held, unless it fails: then nothing is held or taken.
-func (c *Conn) admit(ctx context.Context, key methodKey, want handlerKind) (idx, timeout uint64, err error) {
-	if idx, err = c.method(key, want); err != nil {
-		return 0, 0, err
-	}
-	if timeout, err = c.timeout(ctx); err != nil {
-		return 0, 0, err
-	}
-	if err := c.acquire(ctx); err != nil {
-		return 0, 0, err
+// admit lets a call or a stream of size request bytes start: it takes its
+// share of the peer's quota (waiting, within ctx, for room). It returns
+// with c.mu held, unless it fails: then nothing is held or taken.
+func (c *Conn) admit(ctx context.Context, size int) error {
+	if err := c.quota.acquire(ctx, size, c.done); err != nil {
+		if err == errDone {
+			return c.closedErr()
+		}
+		return err
 	}
 	c.mu.Lock()
 	if err := c.closingErrLocked(); err != nil {
 		c.mu.Unlock()
-		c.release()
-		return 0, 0, err
+		c.quota.release(size)
+		return err
 	}
-	return idx, timeout, nil
+	return nil
+}
+
+// opening encodes the frame that opens a call or a stream of method key
+// (of kind want): its id, the method's index in the peer's menu, the
+// timeout that ctx leaves, and the request. It returns the frame (the
+// caller frees it) and the request's size, which counts against the peer's
+// quota.
+func (c *Conn) opening(ctx context.Context, k kind, key methodKey, want handlerKind, req any) (f *frame, id uint64, size int, err error) {
+	idx, err := c.method(key, want)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	timeout, err := c.timeout(ctx)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	id = c.nextID.Add(1)
+	f = newFrame(k)
+	f.uint(id)
+	f.uint(idx)
+	f.uint(timeout)
+	start := len(f.b)
+	if err := f.payload(req); err != nil {
+		f.free()
+		return nil, 0, 0, err
+	}
+	return f, id, len(f.b) - start, nil
 }
 
 // call makes a call: it sends the request and waits for the reply's payload.
-// release must be called with the call once the payload has been used.
+// recycle must be called with the call once the payload has been used.
 func (c *Conn) call(ctx context.Context, key methodKey, req any) (*call, error) {
-	idx, timeout, err := c.admit(ctx, key, unaryHandler)
+	cl, err := c.start(ctx, req, key)
 	if err != nil {
 		return nil, err
 	}
-	cl := c.newCallLocked()
-	c.nextID++
-	cl.id = c.nextID
-	c.calls[cl.id] = cl
-	c.inflight++
-	c.mu.Unlock()
-
-	if err := c.sendOpening(ctx, kindCall, cl.id, idx, timeout, req); err != nil {
-		c.forget(cl)
-		return nil, err
-	}
+	id := cl.id
 
 	select {
 	case <-cl.done:
 	case <-ctx.Done():
-		// The id is read before forget: forget frees cl, and another call
-		// may take it at once and change its id.
-		id := cl.id
-		if c.forget(cl) {
+		c.mu.Lock()
+		_, waiting := c.calls[id]
+		cl.abandoned = waiting
+		c.mu.Unlock()
+		if waiting {
+			// The peer's answer ends the call; until then it holds its
+			// share of the quota, as the peer's handler holds the request.
 			c.sendCancel(id)
 			return nil, ctx.Err()
 		}
@@ -182,41 +185,72 @@ func (c *Conn) call(ctx context.Context, key methodKey, req any) (*call, error) 
 	return cl, nil
 }
 
-// forget removes a call that has not been answered, and reports whether it
-// was still waiting (false: a reply or the close is being handed over).
-func (c *Conn) forget(cl *call) bool {
-	c.mu.Lock()
-	_, waiting := c.calls[cl.id]
-	if waiting {
-		delete(c.calls, cl.id)
+// start sends call's request, once the peer's quota has room for it, and
+// returns the call, registered to receive the reply.
+func (c *Conn) start(ctx context.Context, req any, key methodKey) (*call, error) {
+	f, id, size, err := c.opening(ctx, kindCall, key, unaryHandler, req)
+	if err != nil {
+		return nil, err
 	}
+	defer f.free() // as soon as it is queued: the caller does not keep it while it waits
+	b, err := f.finish(c.peerMax)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.admit(ctx, size); err != nil {
+		return nil, err
+	}
+	cl := c.newCallLocked()
+	cl.id, cl.size = id, size
+	c.calls[id] = cl
+	c.inflight++
 	c.mu.Unlock()
-	if waiting {
-		c.done1()
-		c.freeCall(cl)
+
+	if err := c.w.Write(ctx, b); err != nil {
+		c.forget(cl) // not queued: the peer never sees it
+		return nil, err
 	}
-	return waiting
+	return cl, nil
 }
 
-// recycle returns an answered call to the free list.
+// forget ends a call that was never sent.
+func (c *Conn) forget(cl *call) {
+	c.mu.Lock()
+	_, waiting := c.calls[cl.id]
+	delete(c.calls, cl.id)
+	c.mu.Unlock()
+	if !waiting {
+		<-cl.done // the connection closed first, and shutdown finished it
+	}
+	c.recycle(cl)
+}
+
+// recycle ends a call: its share of the quota goes back, and the call to
+// the free list.
 func (c *Conn) recycle(cl *call) {
-	c.done1()
+	c.done1(cl.size)
 	c.freeCall(cl)
 }
 
-// done1 marks one of our calls or streams over.
-func (c *Conn) done1() {
-	c.release()
+// done1 marks one of our calls or streams over, with its request's size.
+func (c *Conn) done1(size int) {
+	c.quota.release(size)
 	c.addInflight(-1)
 }
 
-// finishCall hands a reply or an error to call id, if it is still waiting.
+// finishCall hands a reply or an error to call id, if it is still waiting,
+// or ends it if its caller gave up.
 func (c *Conn) finishCall(id uint64, payload []byte, err error) {
 	c.mu.Lock()
 	cl := c.calls[id]
 	delete(c.calls, id)
+	abandoned := cl != nil && cl.abandoned
 	c.mu.Unlock()
-	if cl != nil {
+	switch {
+	case cl == nil:
+	case abandoned:
+		c.recycle(cl)
+	default:
 		cl.finish(payload, err)
 	}
 }

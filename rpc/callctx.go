@@ -33,7 +33,9 @@ func (c *callCtx) setTimeout(clk clock.Clock, timeout time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.deadline = clk.Now().Add(timeout)
-	c.timer = clk.AfterFunc(timeout, func() { c.cancel(context.DeadlineExceeded) })
+	if c.err == nil { // not cancelled already (the connection closed)
+		c.timer = clk.AfterFunc(timeout, func() { c.cancel(context.DeadlineExceeded) })
+	}
 }
 
 func (c *callCtx) Deadline() (time.Time, bool) {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,7 +37,8 @@ type Conn struct {
 	peerMenu map[methodKey]uint64 // the peer's methods, to their index
 	peerMax  int                  // the peer's maximum frame size
 	window   int                  // the peer's stream window
-	slots    chan struct{}        // one per call or stream the peer will serve at once
+	quota    quota                // our calls and streams the peer serves at once, and their bytes
+	shared   *budget              // the server's bound on bytes held, or nil
 	br       *bufio.Reader
 	w        *batch.Writer
 	log      *slog.Logger
@@ -44,14 +46,21 @@ type Conn struct {
 	ctx    context.Context // one-way handlers' context; ends at close
 	cancel context.CancelFunc
 
+	nextID atomic.Uint64 // the last id of a call or stream we opened
+
+	// frameCharge is what the frame being handled took from shared (the
+	// reader goroutine's own): a handler that keeps the frame takes it
+	// over, else it is given back once the frame is handled.
+	frameCharge int
+
 	mu        sync.Mutex
-	nextID    uint64
 	calls     map[uint64]*call         // our calls awaiting their reply
 	freeCalls []*call                  // answered calls, for reuse
 	streams   map[uint64]*clientStream // streams we opened
 	served    map[uint64]*served       // calls and streams we are serving
 	closing   *ClosedError             // set when either side started closing
 	closed    *ClosedError             // set when the connection is closed
+	held      int                      // request bytes held by what we serve (MaxRequestBytes)
 	inflight  int                      // calls, streams and handlers under way
 	idle      chan struct{}            // closed when inflight drops to 0, if someone waits
 
@@ -71,19 +80,18 @@ func NewConn(ctx context.Context, nc net.Conn, cfg Config) (*Conn, error) {
 	}
 	ctx, stop := handshakeContext(ctx, &cfg)
 	defer stop()
-	return newConn(ctx, nc, cfg, "rpc connection with")
+	return newConn(ctx, nc, cfg, "rpc connection with", nil)
 }
 
-// newConn runs the handshake within ctx, which carries its timeout.
-
-func newConn(ctx context.Context, nc net.Conn, cfg Config, how string) (*Conn, error) {
+// newConn runs the handshake within ctx, which carries its timeout. shared
+// is the server's bound on bytes held, or nil.
+func newConn(ctx context.Context, nc net.Conn, cfg Config, how string, shared *budget) (*Conn, error) {
 	if err := cfg.Validate(); err != nil {
 		nc.Close()
 		return nil, err
 	}
 	menu := cfg.Handlers.menu()
-	br := bufio.NewReaderSize(nc, 64<<10)
-	peer, err := handshake(ctx, nc, br, &cfg, menu)
+	peer, err := handshake(ctx, nc, &cfg, menu, shared)
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -101,8 +109,9 @@ func newConn(ctx context.Context, nc net.Conn, cfg Config, how string) (*Conn, e
 		peerMenu: make(map[methodKey]uint64, len(peer.menu)),
 		peerMax:  int(min(peer.maxFrame, maxMaxFrameSize)),
 		window:   int(min(peer.window, 1<<30)),
-		slots:    make(chan struct{}, min(peer.maxConcurrent, 1<<20)),
-		br:       br,
+		quota:    quota{maxCount: int(min(peer.maxConcurrent, 1<<20)), maxBytes: int(min(peer.maxRequest, 1<<40))},
+		shared:   shared,
+		br:       bufio.NewReaderSize(nc, readBufferSize),
 		calls:    make(map[uint64]*call),
 		streams:  make(map[uint64]*clientStream),
 		served:   make(map[uint64]*served),
@@ -284,7 +293,11 @@ func (c *Conn) shutdown(err *ClosedError, tell bool) {
 	c.nc.Close() // ends the reader, which finishes up
 	c.w.Close()
 	for _, cl := range calls {
-		cl.finish(nil, err)
+		if cl.abandoned { // calls is ours alone now: no one else reads it
+			c.recycle(cl)
+		} else {
+			cl.finish(nil, err)
+		}
 	}
 	for _, st := range streams {
 		st.over(err, err)
@@ -324,10 +337,13 @@ func (c *Conn) readLoop() {
 	close(c.done)
 }
 
+// readBufferSize is the size of a connection's read buffer: frames up to
+// it are handled in place; larger ones are read into a buffer of their own.
+const readBufferSize = 64 << 10
+
 // read reads and handles frames until an error.
 func (c *Conn) read() error {
 	var hdr [headerLen]byte
-	var big []byte
 	for {
 		if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
 			return err
@@ -335,31 +351,22 @@ func (c *Conn) read() error {
 		c.heard.Store(true)
 		n := int(binary.BigEndian.Uint32(hdr[:]))
 		if n > c.cfg.MaxFrameSize {
-			if err := c.oversized(n); err != nil {
+			if err := c.refuseFrame(n, &TooLargeError{Size: n, Max: c.cfg.MaxFrameSize}); err != nil {
 				return err
 			}
 			continue
 		}
-		var b []byte
 		if n <= c.br.Size() {
-			var err error
-			if b, err = c.br.Peek(n); err != nil {
+			b, err := c.br.Peek(n)
+			if err != nil {
 				return err
 			}
-		} else {
-			if cap(big) < n {
-				big = make([]byte, n)
-			}
-			b = big[:n]
-			if _, err := io.ReadFull(c.br, b); err != nil {
+			if err := c.handle(b); err != nil {
 				return err
 			}
-		}
-		if err := c.handle(b); err != nil {
-			return err
-		}
-		if n <= c.br.Size() {
 			c.br.Discard(n)
+		} else if err := c.readLarge(n); err != nil {
+			return err
 		}
 		if c.br.Buffered() == 0 {
 			// The frames read so far have readied callers or workers. Let
@@ -371,31 +378,65 @@ func (c *Conn) read() error {
 	}
 }
 
-// oversized deals with a frame of n bytes, over our maximum: it reads the
-// kind and id from its start, skips the rest, and fails that one call or
-// stream with a *TooLargeError; the connection stays up.
-func (c *Conn) oversized(n int) error {
+// readLarge reads and handles a frame of n bytes, larger than the read
+// buffer, into a buffer that grows as its bytes arrive (never by what the
+// header announced) and whose bytes are taken from the server's bound. If
+// the server holds too much to take them, the rest of the frame is skipped
+// and the call or stream it belongs to fails with ErrResourceExhausted.
+func (c *Conn) readLarge(n int) error {
+	head, err := c.br.Peek(min(n, 32)) // the kind and id, for a refusal
+	if err != nil {
+		return err
+	}
+	head = slices.Clone(head)
+	b, err := readGrowing(c.br, n, c.shared)
+	c.frameCharge = cap(b)
+	defer func() {
+		c.shared.give(c.frameCharge)
+		c.frameCharge = 0
+	}()
+	if err == errServerBusy {
+		if _, err := c.br.Discard(n - len(b)); err != nil {
+			return err
+		}
+		return c.refused(head, n, resourceExhausted("the server holds as many bytes as it may"))
+	}
+	if err != nil {
+		return err
+	}
+	return c.handle(b)
+}
+
+// refuseFrame skips a frame of n bytes that will not be handled, and fails
+// the call or stream it belongs to with cause.
+func (c *Conn) refuseFrame(n int, cause error) error {
 	head, _ := c.br.Peek(min(n, 32))
-	r := body{b: head}
-	k, id := kind(r.uint()), r.uint()
+	head = slices.Clone(head)
 	if _, err := c.br.Discard(n); err != nil {
 		return err
 	}
+	return c.refused(head, n, cause)
+}
+
+// refused fails the call or stream that a skipped frame of n bytes, which
+// began with head, belonged to; the connection stays up.
+func (c *Conn) refused(head []byte, n int, cause error) error {
+	r := body{b: head}
+	k, id := kind(r.uint()), r.uint()
 	if r.err != nil {
-		return protocolError("a frame of %d bytes (maximum %d) that is not even well formed", n, c.cfg.MaxFrameSize)
+		return protocolError("a frame of %d bytes that is not even well formed", n)
 	}
-	tooLarge := &TooLargeError{Size: n, Max: c.cfg.MaxFrameSize}
 	switch k {
 	case kindCall, kindStreamOpen:
-		c.replyError(id, k == kindStreamOpen, codeTooLarge, tooLarge.Error(), n, c.cfg.MaxFrameSize)
+		c.replyFailure(id, k == kindStreamOpen, cause)
 	case kindReply:
-		c.finishCall(id, nil, tooLarge)
+		c.finishCall(id, nil, cause)
 	case kindStreamItemBk:
-		c.failStream(id, tooLarge)
+		c.failStream(id, cause)
 	case kindStreamItem:
-		c.cancelServed(id, tooLarge)
+		c.cancelServed(id, cause)
 	default:
-		c.log.Warn("dropped an oversized frame", "kind", k.String(), "size", n, "max", c.cfg.MaxFrameSize)
+		c.log.Warn("dropped a frame", "kind", k.String(), "size", n, "err", cause)
 	}
 	return nil
 }
@@ -499,6 +540,8 @@ func remoteError(code uint64, msg string, size, max uint64) error {
 		return &ClosedError{Reason: msg, Remote: true}
 	case codeCanceled:
 		return fmt.Errorf("%w (%s)", context.Canceled, msg)
+	case codeResourceExhausted:
+		return fmt.Errorf("%w: %s", ErrResourceExhausted, msg)
 	default:
 		return &RemoteError{Message: msg}
 	}

@@ -43,14 +43,33 @@
 //
 // # Limits
 //
-// Every frame received is bounded by Config.MaxFrameSize; payloads are
-// checked to be well-formed msgpack whose declared lengths fit the frame
-// before they are decoded (msgpack's own decoder allocates by declared
-// length). The write queue (MaxQueuedBytes), the handlers running at once
-// (MaxConcurrentHandlers, announced to the peer, whose callers wait for a
-// slot) and each stream's buffer (StreamWindow bytes, flow controlled) are
-// bounded. The handshake has a timeout. A peer that breaks the protocol
-// loses its connection and nothing else.
+// Everything a peer can make this side hold is bounded, and every bound
+// has a policy for when it is reached:
+//
+//   - Every frame received is bounded by Config.MaxFrameSize (past it, that
+//     call or stream fails with a *TooLargeError; the connection stays
+//     up), and is read into memory as its bytes arrive, never by what its
+//     header announces. Payloads are checked to be well-formed msgpack
+//     whose declared lengths fit the frame before they are decoded
+//     (msgpack's own decoder allocates by declared length).
+//   - The calls and streams one side serves at once on a connection
+//     (MaxConcurrentHandlers) and the bytes of requests they hold
+//     (MaxRequestBytes) are announced in the hello; the peer's callers
+//     wait in turn for room, holding their share until the handler has
+//     returned, even when they gave up first. A peer that sends past them
+//     anyway has those calls refused without running
+//     (ErrResourceExhausted).
+//   - A Server bounds its connections (MaxConns: past it a connection is
+//     closed unread), its handshakes in flight (MaxHandshakes: a new one
+//     abandons the oldest, so silent peers cannot keep others out) and the
+//     bytes it holds for all its peers (MaxServerBytes: hellos and large
+//     frames being read, requests held by handlers; past it a call is
+//     refused without running). Each logs a warning when it bites, at most
+//     once every 10 s.
+//   - The write queue (MaxQueuedBytes; senders wait for room) and each
+//     stream's buffer (StreamWindow bytes, flow controlled) are bounded.
+//   - The handshake has a timeout. A peer that breaks the protocol loses
+//     its connection and nothing else.
 //
 // # Heartbeats
 //
@@ -70,7 +89,8 @@
 // value). Both sides send a hello first, then anything:
 //
 //	1  hello          "tether-rpc", [versions], identification, [[name, version, kind]…],
-//	                  max frame size, stream window (bytes), max concurrent handlers
+//	                  max frame size, stream window (bytes), max concurrent handlers,
+//	                  max request bytes
 //	2  call           id, method, timeout µs (0: none), payload
 //	3  reply          id, payload
 //	4  error          id, code, message [, size, max when code is "too large"]
@@ -93,5 +113,5 @@
 // the call or stream. A hello may carry fields after the ones above; a
 // reader ignores what it does not know. Error codes: 1 the handler failed,
 // 2 unknown method, 3 the handler panicked, 4 too large, 5 undecodable
-// request, 6 closing, 7 cancelled.
+// request, 6 closing, 7 cancelled, 8 refused: it would pass a limit.
 package rpc

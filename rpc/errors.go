@@ -20,6 +20,10 @@ var (
 	ErrProtocol = errors.New("protocol error")
 	// ErrHandshake: the handshake failed; there is no connection.
 	ErrHandshake = errors.New("handshake failed")
+	// ErrResourceExhausted: the peer refused the call without running it,
+	// because serving it would take the peer past one of its limits
+	// (MaxConcurrentHandlers, MaxRequestBytes, MaxServerBytes).
+	ErrResourceExhausted = errors.New("resource exhausted")
 )
 
 // Error is the error of an RPC: the connection and method it concerns,
@@ -96,4 +100,18 @@ func protocolError(format string, args ...any) error {
 // handshakeError is a failed handshake.
 func handshakeError(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrHandshake, fmt.Sprintf(format, args...))
+}
+
+// refusal is a call or stream this side refused without running it: the
+// error frame's code and message.
+type refusal struct {
+	code uint64
+	msg  string
+}
+
+func (e *refusal) Error() string { return e.msg }
+
+// resourceExhausted refuses a call that would take this side past a limit.
+func resourceExhausted(format string, args ...any) error {
+	return &refusal{code: codeResourceExhausted, msg: fmt.Sprintf(format, args...)}
 }

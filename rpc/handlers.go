@@ -33,12 +33,13 @@ type handler struct {
 
 	// unary decodes the request from payload, runs the user's function and
 	// encodes the response as f's payload.
-	unary func(ctx context.Context, payload []byte, f *frame) error
+	// It owns *payload: see decodeRequest.
+	unary func(ctx context.Context, payload *[]byte, f *frame) error
 	// oneWay decodes the message and runs the user's function.
 	oneWay func(ctx context.Context, payload []byte) error
 	// stream decodes the first request and runs the user's function with
 	// the stream.
-	stream func(ctx context.Context, payload []byte, st *serverStream) error
+	stream func(ctx context.Context, payload *[]byte, st *serverStream) error
 }
 
 // Handlers is a set of method implementations: what one side of a

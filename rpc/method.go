@@ -41,9 +41,9 @@ func (m *Method[Req, Resp]) Version() int { return m.key.version }
 // text; a panic is recovered and reported the same way (Panic set); the
 // connection carries on either way.
 func (m *Method[Req, Resp]) Implement(hs *Handlers, fn func(ctx context.Context, req Req) (Resp, error)) {
-	hs.add(&handler{key: m.key, kind: unaryHandler, unary: func(ctx context.Context, payload []byte, f *frame) error {
+	hs.add(&handler{key: m.key, kind: unaryHandler, unary: func(ctx context.Context, payload *[]byte, f *frame) error {
 		var req Req
-		if err := decodePayload(payload, &req); err != nil {
+		if err := decodeRequest(payload, &req); err != nil {
 			return &badRequest{err}
 		}
 		resp, err := fn(ctx, req)
@@ -196,9 +196,9 @@ func (s *Stream[Req, Item]) Version() int { return s.key.version }
 // opener). Its context ends when the opener cancels or its deadline
 // passes, or the connection closes.
 func (s *Stream[Req, Item]) Implement(hs *Handlers, fn func(ctx context.Context, req Req, st *ServerStream[Req, Item]) error) {
-	hs.add(&handler{key: s.key, kind: streamHandler, stream: func(ctx context.Context, payload []byte, st *serverStream) error {
+	hs.add(&handler{key: s.key, kind: streamHandler, stream: func(ctx context.Context, payload *[]byte, st *serverStream) error {
 		var req Req
-		if err := decodePayload(payload, &req); err != nil {
+		if err := decodeRequest(payload, &req); err != nil {
 			return &badRequest{err}
 		}
 		return fn(ctx, req, &ServerStream[Req, Item]{st: st, ctx: ctx})

@@ -14,14 +14,19 @@ import (
 type served struct {
 	ctx    callCtx
 	stream *serverStream // nil for a call
+	size   int           // its request's bytes, counted in Conn.held
+	charge int           // what it took from the server's bound on bytes
+
+	// payload is the request, owned until the handler has decoded it:
+	// then it is let go at once, as the handler keeps the decoded value.
+	payload []byte
 }
 
 // job is work for a handler worker: a call or stream to serve.
 type job struct {
-	h       *handler
-	id      uint64
-	s       *served
-	payload []byte // owned by the job; returned to the pool after decoding
+	h  *handler
+	id uint64
+	s  *served
 }
 
 var payloadPool = sync.Pool{New: func() any { return new([]byte) }}
@@ -33,9 +38,24 @@ func ownPayload(p []byte) []byte {
 }
 
 func freePayload(p []byte) {
-	if cap(p) <= 64<<10 {
-		payloadPool.Put(&p)
+	if p != nil && cap(p) <= 64<<10 {
+		putPayload(p)
 	}
+}
+
+// putPayload is apart so that a nil payload costs freePayload no
+// allocation: &p moves p to the heap.
+//
+//go:noinline
+func putPayload(p []byte) { payloadPool.Put(&p) }
+
+// decodeRequest decodes a request that *p owns into v, then lets the bytes
+// go (back to the pool if small) and clears *p.
+func decodeRequest(p *[]byte, v any) error {
+	err := decodePayload(*p, v)
+	freePayload(*p)
+	*p = nil
+	return err
 }
 
 // handlerAt returns our method idx if it is of kind want.
@@ -53,48 +73,70 @@ func (c *Conn) serveCall(id, idx, timeout uint64, payload []byte) {
 		c.replyError(id, false, codeUnknownMethod, fmt.Sprintf("no method #%d", idx), 0, 0)
 		return
 	}
-	s, ok := c.startServing(id, timeout, nil)
+	s, ok := c.startServing(id, timeout, nil, payload)
 	if !ok {
 		return
 	}
-	c.workers.run(job{h: h, id: id, s: s, payload: ownPayload(payload)})
+	c.workers.run(job{h: h, id: id, s: s})
 }
 
-// startServing registers call or stream id with its context. It refuses
-// (with an error reply) when the connection is closing or the peer exceeds
-// our limit on concurrent handlers.
-func (c *Conn) startServing(id, timeout uint64, st *serverStream) (*served, bool) {
-	s := &served{stream: st}
+// startServing registers call or stream id with its context, and the
+// request's payload for the handler to own. It refuses (with an error
+// reply, and nothing held) when the connection is closing, or when serving
+// it would pass our limits: MaxConcurrentHandlers and MaxRequestBytes on
+// this connection, MaxServerBytes across the server.
+func (c *Conn) startServing(id, timeout uint64, st *serverStream, payload []byte) (*served, bool) {
+	size := len(payload)
+	c.mu.Lock()
+	var refuse error
+	switch {
+	case c.closingErrLocked() != nil:
+		refuse = &refusal{code: codeClosing, msg: "the connection is closing"}
+	case len(c.served) >= c.cfg.MaxConcurrentHandlers:
+		refuse = resourceExhausted("more than %d concurrent calls", c.cfg.MaxConcurrentHandlers)
+	case c.held > 0 && c.held+size > c.cfg.MaxRequestBytes:
+		refuse = resourceExhausted("requests of more than %d bytes held at once", c.cfg.MaxRequestBytes)
+	}
+	s := &served{stream: st, size: size}
+	if refuse == nil {
+		// A large frame has taken its bytes from the server's bound as it
+		// was read: the handler takes them over, with the frame itself.
+		if s.charge = c.frameCharge; s.charge > 0 {
+			c.frameCharge = 0
+		} else if c.shared.take(size) {
+			s.charge = size
+			payload = ownPayload(payload)
+		} else {
+			refuse = resourceExhausted("the server holds as many bytes as it may")
+		}
+	}
+	if refuse != nil {
+		c.mu.Unlock()
+		c.replyFailure(id, st != nil, refuse)
+		return nil, false
+	}
+	s.payload = payload
+	c.held += size
+	c.served[id] = s
+	c.inflight++
+	c.mu.Unlock()
 	if timeout > 0 {
 		// The deadline travels as a duration and runs on our clock.
 		s.ctx.setTimeout(c.cfg.Clock, time.Duration(timeout)*time.Microsecond)
 	}
-	c.mu.Lock()
-	if err := c.closingErrLocked(); err != nil {
-		c.mu.Unlock()
-		s.ctx.cancel(context.Canceled)
-		c.replyError(id, st != nil, codeClosing, "the connection is closing", 0, 0)
-		return nil, false
-	}
-	if len(c.served) >= c.cfg.MaxConcurrentHandlers {
-		c.mu.Unlock()
-		s.ctx.cancel(context.Canceled)
-		c.replyError(id, st != nil, codeApplication, fmt.Sprintf("more than %d concurrent calls", c.cfg.MaxConcurrentHandlers), 0, 0)
-		return nil, false
-	}
-	c.served[id] = s
-	c.inflight++
-	c.mu.Unlock()
 	return s, true
 }
 
-// stopServing forgets call or stream id.
-func (c *Conn) stopServing(id uint64, s *served) {
+// unserve forgets call or stream id once its handler has returned, and
+// gives back what its request held — before the answer is queued, so that
+// a peer that learns the call is over can count on its room.
+func (c *Conn) unserve(id uint64, s *served) {
 	c.mu.Lock()
 	delete(c.served, id)
+	c.held -= s.size
 	c.mu.Unlock()
+	c.shared.give(s.charge)
 	s.ctx.cancel(context.Canceled)
-	c.addInflight(-1)
 }
 
 // cancelServed cancels the handler of call or stream id, if it runs.
@@ -109,7 +151,7 @@ func (c *Conn) cancelServed(id uint64, cause error) {
 
 // runJob serves a call or stream on a worker goroutine.
 func (c *Conn) runJob(j job) {
-	defer c.stopServing(j.id, j.s)
+	defer c.addInflight(-1) // after the answer is queued: a graceful close waits for it
 	if j.s.stream != nil {
 		c.runStream(j)
 		return
@@ -118,7 +160,8 @@ func (c *Conn) runJob(j job) {
 	defer f.free()
 	f.uint(j.id)
 	err := c.runUnary(j, f)
-	freePayload(j.payload)
+	freePayload(j.s.payload) // if the handler failed before decoding
+	c.unserve(j.id, j.s)
 	var b []byte
 	if err == nil {
 		b, err = f.finish(c.peerMax)
@@ -135,7 +178,7 @@ func (c *Conn) runJob(j job) {
 // runUnary runs a call's handler, turning a panic into a *RemoteError.
 func (c *Conn) runUnary(j job, f *frame) (err error) {
 	defer c.recoverHandler(j.h, &err)
-	return j.h.unary(&j.s.ctx, j.payload, f)
+	return j.h.unary(&j.s.ctx, &j.s.payload, f)
 }
 
 // recoverHandler, deferred, turns a handler's panic into *err, a
@@ -170,6 +213,8 @@ func failureCode(err error) (code uint64, msg string, size, max int) {
 		return codeTooLarge, e.Error(), e.Size, e.Max
 	case *badRequest:
 		return codeBadRequest, e.Error(), 0, 0
+	case *refusal:
+		return e.code, e.msg, 0, 0
 	}
 	if err == context.Canceled || err == context.DeadlineExceeded {
 		return codeCanceled, err.Error(), 0, 0

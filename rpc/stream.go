@@ -201,9 +201,11 @@ type clientStream struct {
 	*flow
 	key      methodKey
 	ctx      context.Context
+	size     int         // its opening request's bytes, counted in the peer's quota
 	stop     func() bool // stops watching ctx; guarded by mu
-	once     sync.Once
+	once     sync.Once   // gives back the stream's share of the quota
 	sendDone bool
+	told     bool // the peer was told we gave up; guarded by mu
 }
 
 // serverStream is a stream the peer opened, which we serve.
@@ -215,17 +217,24 @@ type serverStream struct {
 // openStream opens a stream of method key with first as the opening
 // request.
 func (c *Conn) openStream(ctx context.Context, key methodKey, first any) (*clientStream, error) {
-	idx, timeout, err := c.admit(ctx, key, streamHandler)
+	f, id, size, err := c.opening(ctx, kindStreamOpen, key, streamHandler, first)
 	if err != nil {
 		return nil, err
 	}
-	c.nextID++
-	st := &clientStream{flow: newFlow(c, c.nextID, kindStreamCredit), key: key, ctx: ctx}
-	c.streams[st.id] = st
+	defer f.free()
+	b, err := f.finish(c.peerMax)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.admit(ctx, size); err != nil {
+		return nil, err
+	}
+	st := &clientStream{flow: newFlow(c, id, kindStreamCredit), key: key, ctx: ctx, size: size}
+	c.streams[id] = st
 	c.inflight++
 	c.mu.Unlock()
 
-	if err := c.sendOpening(ctx, kindStreamOpen, st.id, idx, timeout, first); err != nil {
+	if err := c.w.Write(ctx, b); err != nil {
 		st.close(err, false)
 		return nil, err
 	}
@@ -248,22 +257,35 @@ func (st *clientStream) unwatch() {
 	}
 }
 
-// close finishes the stream on our side with err: if tell, the peer is told
-// we gave up. It releases the stream's slot once.
+// close finishes the stream on our side with err. If tell, the peer is
+// told we gave up, and the stream keeps its share of the quota until the
+// peer's handler has returned and said so; else (the opening was never
+// sent) it gives it back at once.
 func (st *clientStream) close(err error, tell bool) {
-	st.once.Do(func() {
-		c := st.c
-		c.mu.Lock()
-		_, live := c.streams[st.id]
+	c := st.c
+	c.mu.Lock()
+	_, live := c.streams[st.id]
+	if live && !tell {
 		delete(c.streams, st.id)
-		c.mu.Unlock()
-		if live && tell {
-			c.sendCancel(st.id)
-		}
-		st.finish(err)
-		st.unwatch()
-		c.done1()
-	})
+	}
+	c.mu.Unlock()
+	st.mu.Lock()
+	cancel := live && tell && !st.told
+	st.told = st.told || cancel
+	st.mu.Unlock()
+	if cancel {
+		c.sendCancel(st.id)
+	}
+	st.finish(err)
+	st.unwatch()
+	if !live || !tell {
+		st.release()
+	}
+}
+
+// release gives back the stream's share of the quota, once.
+func (st *clientStream) release() {
+	st.once.Do(func() { st.c.done1(st.size) })
 }
 
 // serveStream starts serving stream id: a worker runs the handler.
@@ -274,21 +296,22 @@ func (c *Conn) serveStream(id, idx, timeout uint64, payload []byte) {
 		return
 	}
 	st := &serverStream{flow: newFlow(c, id, kindStreamCredBk)}
-	s, ok := c.startServing(id, timeout, st)
+	s, ok := c.startServing(id, timeout, st, payload)
 	if !ok {
 		return
 	}
 	st.ctx = &s.ctx
-	c.workers.run(job{h: h, id: id, s: s, payload: ownPayload(payload)})
+	c.workers.run(job{h: h, id: id, s: s})
 }
 
 // runStream serves a stream on a worker goroutine: the handler runs, then
 // the end (clean or with the handler's error) goes to the opener.
 func (c *Conn) runStream(j job) {
 	st := j.s.stream
-	err := c.protect(j.h, func() error { return j.h.stream(st.ctx, j.payload, st) })
-	freePayload(j.payload)
+	err := c.protect(j.h, func() error { return j.h.stream(st.ctx, &j.s.payload, st) })
+	freePayload(j.s.payload)
 	st.finish(ErrClosed)
+	c.unserve(j.id, j.s)
 	if err != nil {
 		c.replyFailure(j.id, true, err)
 		return
@@ -365,10 +388,8 @@ func (st *clientStream) over(err, noSend error) {
 		delete(c.streams, st.id)
 	}
 	c.mu.Unlock()
-	st.once.Do(func() {
-		st.unwatch()
-		c.done1()
-	})
+	st.unwatch()
+	st.release()
 }
 
 // failStream ends stream id, one we opened, with err.

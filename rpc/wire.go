@@ -61,6 +61,8 @@ const (
 	codeBadRequest    = 5 // the request could not be decoded
 	codeClosing       = 6 // the connection is closing and takes no new calls
 	codeCanceled      = 7 // the caller cancelled, or the deadline passed
+
+	codeResourceExhausted = 8 // refused, unrun: serving it would pass a limit
 )
 
 const headerLen = 4 // the frame length prefix
