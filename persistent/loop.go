@@ -39,30 +39,38 @@ func (p *Conn[A, C]) cycle() bool {
 		// The delay runs from the start of this attempt, so time spent in
 		// the attempt counts toward it.
 		timer := p.cfg.Clock.NewTimer(retryDelay(p.cfg.RetryDelay, failures, p.cfg.Jitter, p.cfg.Rand))
-		c, err, aborted := p.attempt(failures, &addrs)
+		c, err, abortErr := p.attempt(failures, &addrs)
+		if abortErr != nil {
+			// As in the reference: the attempt is reported as failed with
+			// its own error (the abort error if it returned a connection
+			// anyway), always, and only then does the persistent
+			// connection close, its queries returning the abort error.
+			timer.Stop()
+			if err == nil {
+				err = abortErr
+			}
+			p.emit(Event[A, C]{Kind: event.FailedToConnect, Err: err})
+			p.shut(&closedError{server: p.cfg.ServerName, cause: abortErr})
+			return false
+		}
 		if err == nil {
 			return p.live(c, timer)
 		}
-		if aborted {
-			timer.Stop()
-			p.shut(&closedError{server: p.cfg.ServerName, cause: err})
-		} else {
-			p.settle(result[C]{err: err})
-		}
+		p.settle(result[C]{err: err})
 		if errs.update(err.Error()) {
 			p.emit(Event[A, C]{Kind: event.FailedToConnect, Err: err})
 		}
-		if aborted || !p.wait(timer) {
+		if !p.wait(timer) {
 			return false
 		}
 	}
 }
 
 // attempt resolves and connects once. It reports ObtainedAddress when the
-// address changed, and whether the attempt aborted the persistent
-// connection (then err is the abort error and any connection made is
-// closed).
-func (p *Conn[A, C]) attempt(failures int, addrs *memo[A]) (c C, err error, aborted bool) {
+// address changed. If the attempt aborted the persistent connection,
+// abortErr is the abort error, err the attempt's own error, and any
+// connection made has been closed.
+func (p *Conn[A, C]) attempt(failures int, addrs *memo[A]) (c C, err, abortErr error) {
 	at := &Attempt{failures: failures}
 	ctx := context.WithValue(p.ctx, attemptKey{}, at)
 	a, err := call(p, "Resolve", func() (A, error) { return p.cfg.Resolver.Resolve(ctx) })
@@ -76,9 +84,9 @@ func (p *Conn[A, C]) attempt(failures int, addrs *memo[A]) (c C, err error, abor
 		if err == nil {
 			closeAndWait(c)
 		}
-		return zero[C](), abortErr, true
+		return zero[C](), err, abortErr
 	}
-	return c, err, false
+	return c, err, nil
 }
 
 // live runs a connection's life: Connected, wait for it to die (or close
