@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -15,7 +14,9 @@ type call struct {
 	size    int           // its request's bytes, counted in the peer's quota
 	done    chan struct{} // capacity 1: signalled once per use
 	payload []byte        // the reply's payload, copied from the frame
+	trailer Metadata      // the trailer that came before the reply, if any
 	err     error
+	ran     bool // with err: the call may have run at the peer
 
 	// abandoned is set (under Conn.mu) when the caller gave up: the call
 	// stays registered, holding its share of the quota, until the peer
@@ -44,7 +45,7 @@ func (c *Conn) freeCall(cl *call) {
 	if cap(cl.payload) > 64<<10 {
 		cl.payload = nil
 	}
-	cl.err = nil
+	cl.err, cl.trailer = nil, nil
 	c.mu.Lock()
 	cl.abandoned = false
 	if len(c.freeCalls) < maxFreeCalls {
@@ -54,9 +55,9 @@ func (c *Conn) freeCall(cl *call) {
 }
 
 // finish hands the reply (or err) to the waiting caller.
-func (cl *call) finish(payload []byte, err error) {
+func (cl *call) finish(payload []byte, err error, ran bool) {
 	cl.payload = append(cl.payload[:0], payload...)
-	cl.err = err
+	cl.err, cl.ran = err, ran
 	cl.done <- struct{}{}
 }
 
@@ -92,8 +93,9 @@ func (c *Conn) timeout(ctx context.Context) (uint64, error) {
 	return uint64(max(left/time.Microsecond, 1)), nil
 }
 
-// method looks up key in the peer's menu.
-func (c *Conn) method(key methodKey, want handlerKind) (uint64, error) {
+// method looks up info in the peer's menu.
+func (c *Conn) method(info *MethodInfo) (uint64, error) {
+	key := methodKey{info.Name, info.Version}
 	idx, ok := c.peerMenu[key]
 	if !ok {
 		if vs := c.PeerVersions(key.name); len(vs) > 0 {
@@ -101,15 +103,55 @@ func (c *Conn) method(key methodKey, want handlerKind) (uint64, error) {
 		}
 		return 0, fmt.Errorf("%w: the peer does not implement %s", ErrUnknownMethod, key.name)
 	}
-	if kind := c.peer.Methods[idx].Kind; kind != handlerKindNames[want] {
-		return 0, fmt.Errorf("%w: the peer's %v is a %s, not a %s", ErrUnknownMethod, key, kind, handlerKindNames[want])
+	if kind := c.peer.Methods[idx].Kind; kind != info.Kind {
+		return 0, fmt.Errorf("%w: the peer's %v is a %s, not a %s", ErrUnknownMethod, key, kind, info.Kind)
 	}
 	return idx, nil
 }
 
+// invoke makes a call or sends a one-way message on c, through c's client
+// interceptors.
+func (c *Conn) invoke(ctx context.Context, info *MethodInfo, req, resp any) error {
+	return c.invoker(ctx, info, req, resp)
+}
+
+// invokeOnce makes a call (or sends a one-way message, when resp is nil)
+// on this connection: one attempt, reported to the stats handler.
+func (c *Conn) invokeOnce(ctx context.Context, info *MethodInfo, req, resp any) error {
+	ctx, stats := c.beginCall(ctx, info, true)
+	var (
+		reqBytes, respBytes int
+		ran                 bool
+		err                 error
+	)
+	if resp == nil {
+		reqBytes, err = c.sendOneWay(ctx, info, req)
+		ran = err == nil
+	} else {
+		var cl *call
+		cl, reqBytes, ran, err = c.call(ctx, info, req)
+		if err == nil {
+			respBytes = len(cl.payload)
+			if err = decodePayload(cl.payload, resp); err != nil {
+				err = fmt.Errorf("%w: bad response: %w", ErrProtocol, err)
+			}
+			if dst, ok := ctx.Value(trailerDstKey{}).(*Metadata); ok {
+				*dst = cl.trailer
+			}
+			c.recycle(cl)
+		}
+	}
+	if err != nil {
+		err = newError(c.desc, info, err, ran)
+	}
+	stats.end(ctx, c, reqBytes, respBytes, err)
+	return err
+}
+
 // admit lets a call or a stream of size request bytes start: it takes its
-// share of the peer's quota (waiting, within ctx, for room). It returns
-// with c.mu held, unless it fails: then nothing is held or taken.
+// share of the peer's quota (waiting, within ctx, for room), and counts it
+// among the openings being sent (see sent). It returns with c.mu held,
+// unless it fails: then nothing is held or taken.
 func (c *Conn) admit(ctx context.Context, size int) error {
 	if err := c.quota.acquire(ctx, size, c.done); err != nil {
 		if err == errDone {
@@ -123,16 +165,27 @@ func (c *Conn) admit(ctx context.Context, size int) error {
 		c.quota.release(size)
 		return err
 	}
+	c.sending++
 	return nil
 }
 
-// opening encodes the frame that opens a call or a stream of method key
-// (of kind want): its id, the method's index in the peer's menu, the
-// timeout that ctx leaves, and the request. It returns the frame (the
-// caller frees it) and the request's size, which counts against the peer's
-// quota.
-func (c *Conn) opening(ctx context.Context, k kind, key methodKey, want handlerKind, req any) (f *frame, id uint64, size int, err error) {
-	idx, err := c.method(key, want)
+// sent marks an opening admitted by admit as queued (or given up). Once
+// the connection is closing and nothing is being sent, the peer is told
+// that no more calls or streams will come (see drained).
+func (c *Conn) sent() {
+	c.mu.Lock()
+	c.sending--
+	c.maybeDrainedLocked()
+	c.mu.Unlock()
+}
+
+// opening encodes the frame that opens a call or a stream of method info:
+// its id, the method's index in the peer's menu, the timeout that ctx
+// leaves, the headers ctx carries (protocol 2), and the request. It returns
+// the frame (the caller frees it) and the request's size, headers
+// included, which counts against the peer's quota.
+func (c *Conn) opening(ctx context.Context, k kind, info *MethodInfo, req any) (f *frame, id uint64, size int, err error) {
+	idx, err := c.method(info)
 	if err != nil {
 		return nil, 0, 0, err
 	}
@@ -140,12 +193,27 @@ func (c *Conn) opening(ctx context.Context, k kind, key methodKey, want handlerK
 	if err != nil {
 		return nil, 0, 0, err
 	}
+	md := c.outgoing(ctx)
+	if md != nil {
+		switch k {
+		case kindCall:
+			k = kindCallMD
+		case kindStreamOpen:
+			k = kindStreamOpenMD
+		}
+	}
 	id = c.nextID.Add(1)
 	f = newFrame(k)
 	f.uint(id)
 	f.uint(idx)
 	f.uint(timeout)
 	start := len(f.b)
+	if md != nil {
+		if f.b, err = appendMetadata(f.b, md); err != nil {
+			f.free()
+			return nil, 0, 0, err
+		}
+	}
 	if err := f.payload(req); err != nil {
 		f.free()
 		return nil, 0, 0, err
@@ -153,15 +221,25 @@ func (c *Conn) opening(ctx context.Context, k kind, key methodKey, want handlerK
 	return f, id, len(f.b) - start, nil
 }
 
-// call makes a call: it sends the request and waits for the reply's payload.
-// recycle must be called with the call once the payload has been used.
-func (c *Conn) call(ctx context.Context, key methodKey, req any) (*call, error) {
-	cl, err := c.start(ctx, req, key)
-	if err != nil {
-		return nil, err
+// outgoing returns the headers to send with a call made with ctx: none to
+// a peer that speaks only protocol 1.
+func (c *Conn) outgoing(ctx context.Context) Metadata {
+	if c.peer.Protocol < 2 {
+		return nil
 	}
-	id := cl.id
+	return OutgoingHeaders(ctx)
+}
 
+// call makes a call: it sends the request and waits for the reply's
+// payload. recycle must be called with the call once the payload has been
+// used. It returns the request's size, and with an error whether the call
+// may have run.
+func (c *Conn) call(ctx context.Context, info *MethodInfo, req any) (cl *call, size int, ran bool, err error) {
+	cl, err = c.start(ctx, info, req)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	id, size := cl.id, cl.size
 	select {
 	case <-cl.done:
 	case <-ctx.Done():
@@ -173,22 +251,22 @@ func (c *Conn) call(ctx context.Context, key methodKey, req any) (*call, error) 
 			// The peer's answer ends the call; until then it holds its
 			// share of the quota, as the peer's handler holds the request.
 			c.sendCancel(id)
-			return nil, ctx.Err()
+			return nil, size, true, ctx.Err()
 		}
 		<-cl.done // the reply beat the cancellation
 	}
 	if cl.err != nil {
-		err := cl.err
+		err, ran := cl.err, cl.ran
 		c.recycle(cl)
-		return nil, err
+		return nil, size, ran, err
 	}
-	return cl, nil
+	return cl, size, true, nil
 }
 
-// start sends call's request, once the peer's quota has room for it, and
+// start sends a call's request, once the peer's quota has room for it, and
 // returns the call, registered to receive the reply.
-func (c *Conn) start(ctx context.Context, req any, key methodKey) (*call, error) {
-	f, id, size, err := c.opening(ctx, kindCall, key, unaryHandler, req)
+func (c *Conn) start(ctx context.Context, info *MethodInfo, req any) (*call, error) {
+	f, id, size, err := c.opening(ctx, kindCall, info, req)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +284,9 @@ func (c *Conn) start(ctx context.Context, req any, key methodKey) (*call, error)
 	c.inflight++
 	c.mu.Unlock()
 
-	if err := c.w.Write(ctx, b); err != nil {
+	err = c.w.Write(ctx, b)
+	c.sent()
+	if err != nil {
 		c.forget(cl) // not queued: the peer never sees it
 		return nil, err
 	}
@@ -239,8 +319,9 @@ func (c *Conn) done1(size int) {
 }
 
 // finishCall hands a reply or an error to call id, if it is still waiting,
-// or ends it if its caller gave up.
-func (c *Conn) finishCall(id uint64, payload []byte, err error) {
+// or ends it if its caller gave up. With an error, ran says whether the
+// call may have run.
+func (c *Conn) finishCall(id uint64, payload []byte, err error, ran bool) {
 	c.mu.Lock()
 	cl := c.calls[id]
 	delete(c.calls, id)
@@ -251,8 +332,42 @@ func (c *Conn) finishCall(id uint64, payload []byte, err error) {
 	case abandoned:
 		c.recycle(cl)
 	default:
-		cl.finish(payload, err)
+		cl.finish(payload, err, ran)
 	}
+}
+
+// sendOneWay sends a one-way message and returns its size.
+func (c *Conn) sendOneWay(ctx context.Context, info *MethodInfo, msg any) (int, error) {
+	idx, err := c.method(info)
+	if err != nil {
+		return 0, err
+	}
+	if err := c.closedErr(); err != nil {
+		return 0, err
+	}
+	md := c.outgoing(ctx)
+	k := kindOneWay
+	if md != nil {
+		k = kindOneWayMD
+	}
+	f := newFrame(k)
+	defer f.free()
+	f.uint(idx)
+	start := len(f.b)
+	if md != nil {
+		if f.b, err = appendMetadata(f.b, md); err != nil {
+			return 0, err
+		}
+	}
+	if err := f.payload(msg); err != nil {
+		return 0, err
+	}
+	size := len(f.b) - start
+	b, err := f.finish(c.peerMax)
+	if err != nil {
+		return 0, err
+	}
+	return size, c.w.Write(ctx, b)
 }
 
 // sendCancel tells the peer we gave up on call or stream id.
@@ -273,13 +388,4 @@ func (c *Conn) sendSmall(k kind, fields ...uint64) {
 		putLen(b[start:])
 		return b, nil
 	})
-}
-
-// callError wraps err, the failure of a call of key on c, with its context.
-func callError(desc string, key methodKey, err error) error {
-	var e *Error
-	if errors.As(err, &e) {
-		return err
-	}
-	return &Error{Conn: desc, Method: key.name, Version: key.version, Err: err}
 }

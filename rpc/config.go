@@ -102,6 +102,14 @@ type Config struct {
 
 	// Logger receives connection-level events; nil means none.
 	Logger *slog.Logger
+
+	// Interceptors wrap the calls, streams and one-way messages this side
+	// makes and serves.
+	Interceptors Interceptors
+
+	// Stats, if set, is told of every call, stream and one-way message,
+	// and of the connection's opening and closing.
+	Stats StatsHandler
 }
 
 // Defaults.

@@ -46,6 +46,14 @@ type Conn struct {
 	ctx    context.Context // one-way handlers' context; ends at close
 	cancel context.CancelFunc
 
+	// What calls, streams and one-way messages go through: the
+	// interceptors around this side's own work (built once, at the
+	// handshake). served[i] and streamed[i] are for menu[i].
+	invoker  Invoker
+	streamer Streamer
+	unaries  []UnaryHandler
+	streamed []StreamHandler
+
 	nextID atomic.Uint64 // the last id of a call or stream we opened
 
 	// frameCharge is what the frame being handled took from shared (the
@@ -62,7 +70,16 @@ type Conn struct {
 	closed    *ClosedError             // set when the connection is closed
 	held      int                      // request bytes held by what we serve (MaxRequestBytes)
 	inflight  int                      // calls, streams and handlers under way
-	idle      chan struct{}            // closed when inflight drops to 0, if someone waits
+	idle      chan struct{}            // closed when inflight drops to 0 or the peer drained, if someone waits
+
+	// The drain that lets a graceful close fail no call (protocol 2): once
+	// a side is closing, it tells the peer "drained" when every call and
+	// stream it had admitted is queued; the side that closes waits for the
+	// peer's drained as well as for the work under way. Every call the
+	// peer sent before is then either served or refused unrun.
+	sending     int  // openings admitted and not yet queued
+	drainSent   bool // we told the peer we start nothing more
+	peerDrained bool // the peer told us
 
 	done    chan struct{} // closed when the reader, writer and heartbeat have stopped
 	heard   atomic.Bool   // a frame arrived since the last heartbeat tick
@@ -137,13 +154,56 @@ func newConn(ctx context.Context, nc net.Conn, cfg Config, how string, shared *b
 	}
 	c.log = cfg.Logger.With("conn", c.desc)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.ctx = &connCtx{Context: c.ctx, peer: &c.peer}
+	c.intercept()
 	c.w = batch.NewWriter(nc, cfg.MaxQueuedBytes, func(err error) {
 		c.shutdown(&ClosedError{Reason: "write failed: " + err.Error()}, false)
 	})
 	c.workers.c = c
 	go c.readLoop()
 	c.beat.start(c)
+	if h := cfg.Stats; h != nil {
+		h.HandleConn(ConnEvent{Conn: c})
+	}
 	return c, nil
+}
+
+// intercept builds the chains of interceptors around this side's calls and
+// handlers.
+func (c *Conn) intercept() {
+	ics := &c.cfg.Interceptors
+	c.invoker, c.streamer = c.invokeOnce, c.openStreamOnce
+	if len(ics.UnaryClient) > 0 {
+		c.invoker = chainUnaryClient(ics.UnaryClient, c.invoker)
+	}
+	if len(ics.StreamClient) > 0 {
+		c.streamer = chainStreamClient(ics.StreamClient, c.streamer)
+	}
+	c.unaries = make([]UnaryHandler, len(c.menu))
+	c.streamed = make([]StreamHandler, len(c.menu))
+	for i, h := range c.menu {
+		c.unaries[i], c.streamed[i] = h.call, h.stream
+		if h.call != nil && len(ics.Unary) > 0 {
+			c.unaries[i] = chainUnaryServer(ics.Unary, &h.info, h.call)
+		}
+		if h.stream != nil && len(ics.Stream) > 0 {
+			c.streamed[i] = chainStreamServer(ics.Stream, &h.info, h.stream)
+		}
+	}
+}
+
+// connCtx is the connection's context, which one-way handlers get: it
+// carries the peer.
+type connCtx struct {
+	context.Context
+	peer *Peer
+}
+
+func (c *connCtx) Value(key any) any {
+	if _, ok := key.(peerKey); ok {
+		return c.peer
+	}
+	return c.Context.Value(key)
 }
 
 // String returns the connection's description.
@@ -208,20 +268,22 @@ func (c *Conn) CloseWithReason(ctx context.Context, reason string) error {
 		c.closing = &ClosedError{Reason: reason}
 		c.mu.Unlock()
 		c.sendControl(kindCloseStarted, reason)
-	} else {
-		c.mu.Unlock()
+		c.mu.Lock()
+		c.maybeDrainedLocked()
 	}
+	c.mu.Unlock()
 	err := c.drain(ctx)
 	c.shutdown(&ClosedError{Reason: reason}, true)
 	<-c.done
 	return err
 }
 
-// drain waits until nothing is under way, or ctx ends.
+// drain waits until nothing is under way and the peer has drained (if it
+// speaks protocol 2), or ctx ends.
 func (c *Conn) drain(ctx context.Context) error {
 	for {
 		c.mu.Lock()
-		if c.inflight == 0 || c.closed != nil {
+		if c.inflight == 0 && (c.peerDrained || c.peer.Protocol < 2) || c.closed != nil {
 			c.mu.Unlock()
 			return nil
 		}
@@ -243,11 +305,28 @@ func (c *Conn) drain(ctx context.Context) error {
 func (c *Conn) addInflight(n int) {
 	c.mu.Lock()
 	c.inflight += n
-	if c.inflight == 0 && c.idle != nil {
+	if c.inflight == 0 {
+		c.wakeLocked()
+	}
+	c.mu.Unlock()
+}
+
+// wakeLocked wakes drain.
+func (c *Conn) wakeLocked() {
+	if c.idle != nil {
 		close(c.idle)
 		c.idle = nil
 	}
-	c.mu.Unlock()
+}
+
+// maybeDrainedLocked tells the peer that we start no more calls or
+// streams, once we are closing and every one admitted is queued.
+func (c *Conn) maybeDrainedLocked() {
+	if c.closing == nil || c.drainSent || c.sending > 0 || c.closed != nil || c.peer.Protocol < 2 {
+		return
+	}
+	c.drainSent = true
+	c.sendSmall(kindDrained)
 }
 
 // sendControl queues a frame with one string field, best effort and
@@ -296,7 +375,7 @@ func (c *Conn) shutdown(err *ClosedError, tell bool) {
 		if cl.abandoned { // calls is ours alone now: no one else reads it
 			c.recycle(cl)
 		} else {
-			cl.finish(nil, err)
+			cl.finish(nil, err, true) // sent, and never answered
 		}
 	}
 	for _, st := range streams {
@@ -335,6 +414,9 @@ func (c *Conn) readLoop() {
 	c.shutdown(reason, false)
 	<-c.w.Done()
 	close(c.done)
+	if h := c.cfg.Stats; h != nil {
+		h.HandleConn(ConnEvent{Conn: c, Closed: true, Err: c.Err()})
+	}
 }
 
 // readBufferSize is the size of a connection's read buffer: frames up to
@@ -430,7 +512,7 @@ func (c *Conn) refused(head []byte, n int, cause error) error {
 	case kindCall, kindStreamOpen:
 		c.replyFailure(id, k == kindStreamOpen, cause)
 	case kindReply:
-		c.finishCall(id, nil, cause)
+		c.finishCall(id, nil, cause, true)
 	case kindStreamItemBk:
 		c.failStream(id, cause)
 	case kindStreamItem:
@@ -449,37 +531,64 @@ func (c *Conn) handle(b []byte) error {
 	case kindReply:
 		id := r.uint()
 		if r.err == nil {
-			c.finishCall(id, r.rest(), nil)
+			c.finishCall(id, r.rest(), nil, true)
 		}
 	case kindError:
 		id, code := r.uint(), r.uint()
 		msg := r.str(c.cfg.MaxFrameSize)
-		var size, max uint64
-		if code == codeTooLarge {
+		var size, max, class uint64
+		if code == codeTooLarge || code == codeResponseTooLarge {
 			size, max = r.uint(), r.uint()
 		}
-		if r.err == nil {
-			c.finishCall(id, nil, remoteError(code, msg, size, max))
+		if code == codeApplication && len(r.b) > 0 {
+			class = r.uint()
 		}
-	case kindCall:
+		if r.err == nil {
+			err, ran := c.remoteError(code, msg, size, max, class)
+			c.finishCall(id, nil, err, ran)
+		}
+	case kindCall, kindCallMD:
 		id, idx, timeout := r.uint(), r.uint(), r.uint()
-		if r.err == nil {
-			c.serveCall(id, idx, timeout, r.rest())
+		var md Metadata
+		if k == kindCallMD {
+			md = r.metadata()
 		}
-	case kindOneWay:
+		if r.err == nil {
+			c.serveCall(id, idx, timeout, md, r.rest())
+		}
+	case kindOneWay, kindOneWayMD:
 		idx := r.uint()
-		if r.err == nil {
-			c.serveOneWay(idx, r.rest())
+		var md Metadata
+		if k == kindOneWayMD {
+			md = r.metadata()
 		}
+		if r.err == nil {
+			c.serveOneWay(idx, md, r.rest())
+		}
+	case kindTrailer:
+		id := r.uint()
+		md := r.metadata()
+		if r.err == nil {
+			c.receiveTrailer(id, md)
+		}
+	case kindDrained:
+		c.mu.Lock()
+		c.peerDrained = true
+		c.wakeLocked()
+		c.mu.Unlock()
 	case kindCancel:
 		id := r.uint()
 		if r.err == nil {
 			c.cancelServed(id, context.Canceled)
 		}
-	case kindStreamOpen:
+	case kindStreamOpen, kindStreamOpenMD:
 		id, idx, timeout := r.uint(), r.uint(), r.uint()
+		var md Metadata
+		if k == kindStreamOpenMD {
+			md = r.metadata()
+		}
 		if r.err == nil {
-			c.serveStream(id, idx, timeout, r.rest())
+			c.serveStream(id, idx, timeout, md, r.rest())
 		}
 	case kindStreamItem, kindStreamEnd, kindStreamCredit:
 		id := r.uint()
@@ -511,6 +620,7 @@ func (c *Conn) handle(b []byte) error {
 			if c.closing == nil {
 				c.closing = &ClosedError{Reason: reason, Remote: true}
 			}
+			c.maybeDrainedLocked()
 			c.mu.Unlock()
 		}
 	case kindClose:
@@ -527,22 +637,33 @@ func (c *Conn) handle(b []byte) error {
 	return nil
 }
 
-// remoteError turns an error frame into the caller's error.
-func remoteError(code uint64, msg string, size, max uint64) error {
+// remoteError turns an error frame into the caller's error, and says
+// whether the call may have run: not if the peer refused it.
+func (c *Conn) remoteError(code uint64, msg string, size, max, class uint64) (error, bool) {
 	switch code {
 	case codeUnknownMethod:
-		return fmt.Errorf("%w: %s", ErrUnknownMethod, msg)
+		return fmt.Errorf("%w: %s", ErrUnknownMethod, msg), false
 	case codeTooLarge:
-		return &TooLargeError{Size: int(size), Max: int(max), Remote: true}
+		// From a peer of protocol 1, the response may have been too large,
+		// after the handler ran.
+		return &TooLargeError{Size: int(size), Max: int(max), Remote: true}, c.peer.Protocol < 2
+	case codeResponseTooLarge:
+		return &TooLargeError{Size: int(size), Max: int(max), Remote: true}, true
 	case codePanic:
-		return &RemoteError{Message: msg, Panic: true}
+		return &RemoteError{Message: msg, Panic: true, Class: Internal}, true
 	case codeClosing:
-		return &ClosedError{Reason: msg, Remote: true}
+		return &ClosedError{Reason: msg, Remote: true}, false
 	case codeCanceled:
-		return fmt.Errorf("%w (%s)", context.Canceled, msg)
+		return fmt.Errorf("%w (%s)", context.Canceled, msg), true
 	case codeResourceExhausted:
-		return fmt.Errorf("%w: %s", ErrResourceExhausted, msg)
+		return fmt.Errorf("%w: %s", ErrResourceExhausted, msg), false
+	case codeBadRequest:
+		return fmt.Errorf("%w: %s", ErrBadRequest, msg), false
 	default:
-		return &RemoteError{Message: msg}
+		cl := Class(class)
+		if cl == OK || cl > Unauthenticated {
+			cl = Unknown
+		}
+		return &RemoteError{Message: msg, Class: cl}, true
 	}
 }

@@ -19,7 +19,7 @@ import (
 const magic = "tether-rpc"
 
 // protocolVersions are the versions of this protocol we speak.
-var protocolVersions = []uint64{1}
+var protocolVersions = []uint64{1, 2}
 
 const (
 	maxHelloSize    = 1 << 20 // a hello frame, whatever MaxFrameSize says
@@ -170,7 +170,7 @@ func handshake(ctx context.Context, nc net.Conn, cfg *Config, menu []*handler, s
 		maxRequest:    uint64(cfg.MaxRequestBytes),
 	}
 	for _, h := range menu {
-		mine.menu = append(mine.menu, MethodInfo{Name: h.key.name, Version: h.key.version, Kind: handlerKindNames[h.kind]})
+		mine.menu = append(mine.menu, h.info)
 	}
 	if _, err := nc.Write(mine.encode()); err != nil {
 		return nil, fail(err)

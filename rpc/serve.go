@@ -24,9 +24,10 @@ type served struct {
 
 // job is work for a handler worker: a call or stream to serve.
 type job struct {
-	h  *handler
-	id uint64
-	s  *served
+	h   *handler
+	idx uint64 // h's index in the menu
+	id  uint64
+	s   *served
 }
 
 var payloadPool = sync.Pool{New: func() any { return new([]byte) }}
@@ -49,15 +50,6 @@ func freePayload(p []byte) {
 //go:noinline
 func putPayload(p []byte) { payloadPool.Put(&p) }
 
-// decodeRequest decodes a request that *p owns into v, then lets the bytes
-// go (back to the pool if small) and clears *p.
-func decodeRequest(p *[]byte, v any) error {
-	err := decodePayload(*p, v)
-	freePayload(*p)
-	*p = nil
-	return err
-}
-
 // handlerAt returns our method idx if it is of kind want.
 func (c *Conn) handlerAt(idx uint64, want handlerKind) *handler {
 	if idx >= uint64(len(c.menu)) || c.menu[idx].kind != want {
@@ -67,17 +59,17 @@ func (c *Conn) handlerAt(idx uint64, want handlerKind) *handler {
 }
 
 // serveCall starts serving call id: a worker runs the handler.
-func (c *Conn) serveCall(id, idx, timeout uint64, payload []byte) {
+func (c *Conn) serveCall(id, idx, timeout uint64, md Metadata, payload []byte) {
 	h := c.handlerAt(idx, unaryHandler)
 	if h == nil {
-		c.replyError(id, false, codeUnknownMethod, fmt.Sprintf("no method #%d", idx), 0, 0)
+		c.replyError(id, false, codeUnknownMethod, fmt.Sprintf("no method #%d", idx), 0, 0, 0)
 		return
 	}
-	s, ok := c.startServing(id, timeout, nil, payload)
+	s, ok := c.startServing(id, timeout, nil, md, payload)
 	if !ok {
 		return
 	}
-	c.workers.run(job{h: h, id: id, s: s})
+	c.workers.run(job{h: h, idx: idx, id: id, s: s})
 }
 
 // startServing registers call or stream id with its context, and the
@@ -85,7 +77,7 @@ func (c *Conn) serveCall(id, idx, timeout uint64, payload []byte) {
 // reply, and nothing held) when the connection is closing, or when serving
 // it would pass our limits: MaxConcurrentHandlers and MaxRequestBytes on
 // this connection, MaxServerBytes across the server.
-func (c *Conn) startServing(id, timeout uint64, st *serverStream, payload []byte) (*served, bool) {
+func (c *Conn) startServing(id, timeout uint64, st *serverStream, md Metadata, payload []byte) (*served, bool) {
 	size := len(payload)
 	c.mu.Lock()
 	var refuse error
@@ -98,6 +90,7 @@ func (c *Conn) startServing(id, timeout uint64, st *serverStream, payload []byte
 		refuse = resourceExhausted("requests of more than %d bytes held at once", c.cfg.MaxRequestBytes)
 	}
 	s := &served{stream: st, size: size}
+	s.ctx.peer, s.ctx.header = &c.peer, md
 	if refuse == nil {
 		// A large frame has taken its bytes from the server's bound as it
 		// was read: the handler takes them over, with the frame itself.
@@ -156,36 +149,80 @@ func (c *Conn) runJob(j job) {
 		c.runStream(j)
 		return
 	}
+	ctx, stats := c.beginCall(&j.s.ctx, &j.h.info, false)
 	f := newFrame(kindReply)
 	defer f.free()
 	f.uint(j.id)
-	err := c.runUnary(j, f)
-	freePayload(j.s.payload) // if the handler failed before decoding
+	start := len(f.b)
+	err := c.runUnary(ctx, j, f)
+	freePayload(j.s.payload) // if it failed before decoding
 	c.unserve(j.id, j.s)
 	var b []byte
 	if err == nil {
-		b, err = f.finish(c.peerMax)
+		if b, err = f.finish(c.peerMax); err != nil {
+			err.(*TooLargeError).response = true
+		}
 	}
+	respBytes := 0
+	if err == nil {
+		respBytes = len(f.b) - start
+		err = c.sendTrailer(j.id, &j.s.ctx)
+	}
+	stats.end(ctx, c, j.s.size, respBytes, err)
 	if err != nil {
 		c.replyFailure(j.id, false, err)
 		return
 	}
 	if err := c.w.Write(c.ctx, b); err != nil {
-		c.log.Debug("reply not sent", "method", j.h.key.String(), "err", err)
+		c.log.Debug("reply not sent", "method", j.h.key().String(), "err", err)
 	}
 }
 
-// runUnary runs a call's handler, turning a panic into a *RemoteError.
-func (c *Conn) runUnary(j job, f *frame) (err error) {
+// runUnary decodes a call's request and runs its handler, through the
+// interceptors, turning a panic into a *RemoteError.
+func (c *Conn) runUnary(ctx context.Context, j job, f *frame) (err error) {
 	defer c.recoverHandler(j.h, &err)
-	return j.h.unary(&j.s.ctx, &j.s.payload, f)
+	req, err := j.h.decode(j.s.payload)
+	// The request's bytes go at once: the handler keeps the decoded value.
+	freePayload(j.s.payload)
+	j.s.payload = nil
+	if err != nil {
+		return err
+	}
+	resp, err := c.unaries[j.idx](ctx, req)
+	if err != nil {
+		return err
+	}
+	return f.payload(resp)
+}
+
+// sendTrailer queues the trailer of call or stream id, if its handler set
+// one and the peer takes them, before its answer. A trailer too large
+// fails the call.
+func (c *Conn) sendTrailer(id uint64, ctx *callCtx) error {
+	md := ctx.takeTrailer()
+	if md == nil || c.peer.Protocol < 2 {
+		return nil
+	}
+	f := newFrame(kindTrailer)
+	defer f.free()
+	f.uint(id)
+	var err error
+	if f.b, err = appendMetadata(f.b, md); err != nil {
+		return err
+	}
+	b, err := f.finish(c.peerMax)
+	if err != nil {
+		return err
+	}
+	return c.w.Write(c.ctx, b)
 }
 
 // recoverHandler, deferred, turns a handler's panic into *err, a
 // *RemoteError with Panic set, and logs it.
 func (c *Conn) recoverHandler(h *handler, err *error) {
 	if r := recover(); r != nil {
-		c.log.Error("handler panicked", "method", h.key.String(), "panic", r, "stack", string(debug.Stack()))
+		c.log.Error("handler panicked", "method", h.key().String(), "panic", r, "stack", string(debug.Stack()))
 		*err = &RemoteError{Message: fmt.Sprint(r), Panic: true}
 	}
 }
@@ -198,32 +235,36 @@ func (c *Conn) protect(h *handler, f func() error) (err error) {
 
 // replyFailure sends the error frame for a failed call or stream.
 func (c *Conn) replyFailure(id uint64, stream bool, err error) {
-	code, msg, size, max := failureCode(err)
-	c.replyError(id, stream, code, msg, size, max)
+	code, msg, size, max, class := c.failureCode(err)
+	c.replyError(id, stream, code, msg, size, max, class)
 }
 
 // failureCode maps a handler's failure to the wire.
-func failureCode(err error) (code uint64, msg string, size, max int) {
+func (c *Conn) failureCode(err error) (code uint64, msg string, size, max int, class Class) {
 	switch e := err.(type) {
 	case *RemoteError:
 		if e.Panic {
-			return codePanic, e.Message, 0, 0
+			return codePanic, e.Message, 0, 0, 0
 		}
 	case *TooLargeError:
-		return codeTooLarge, e.Error(), e.Size, e.Max
+		if e.response && c.peer.Protocol >= 2 {
+			return codeResponseTooLarge, e.Error(), e.Size, e.Max, 0
+		}
+		return codeTooLarge, e.Error(), e.Size, e.Max, 0
 	case *badRequest:
-		return codeBadRequest, e.Error(), 0, 0
+		return codeBadRequest, e.Error(), 0, 0, 0
 	case *refusal:
-		return e.code, e.msg, 0, 0
+		return e.code, e.msg, 0, 0, 0
 	}
 	if err == context.Canceled || err == context.DeadlineExceeded {
-		return codeCanceled, err.Error(), 0, 0
+		return codeCanceled, err.Error(), 0, 0, 0
 	}
-	return codeApplication, err.Error(), 0, 0
+	return codeApplication, err.Error(), 0, 0, handlerClass(err)
 }
 
 // replyError sends an error frame for call id, or the end of stream id.
-func (c *Conn) replyError(id uint64, stream bool, code uint64, msg string, size, max int) {
+// class goes with codeApplication, to a peer of protocol 2.
+func (c *Conn) replyError(id uint64, stream bool, code uint64, msg string, size, max int, class Class) {
 	k := kindError
 	if stream {
 		k = kindStreamEndBk
@@ -231,14 +272,20 @@ func (c *Conn) replyError(id uint64, stream bool, code uint64, msg string, size,
 	if len(msg) > 4096 {
 		msg = msg[:4096] + "…"
 	}
+	if c.peer.Protocol < 2 && code > codeResourceExhausted {
+		code = codeTooLarge // codeResponseTooLarge, as protocol 1 knew it
+	}
 	c.w.Append(func(b []byte) ([]byte, error) {
 		start := len(b)
 		b = append(b, 0, 0, 0, 0, byte(k))
 		b = mp.AppendUint(b, id)
 		b = mp.AppendUint(b, code)
 		b = mp.AppendStr(b, msg)
-		if code == codeTooLarge {
+		if code == codeTooLarge || code == codeResponseTooLarge {
 			b = mp.AppendUint(mp.AppendUint(b, uint64(size)), uint64(max))
+		}
+		if code == codeApplication && class != Unknown && c.peer.Protocol >= 2 {
+			b = mp.AppendUint(b, uint64(class))
 		}
 		putLen(b[start:])
 		return b, nil
@@ -252,14 +299,28 @@ func (e *badRequest) Error() string { return "bad request: " + e.err.Error() }
 
 // serveOneWay runs a one-way handler on the reader goroutine, so that
 // messages are handled in the order sent. A failure is logged.
-func (c *Conn) serveOneWay(idx uint64, payload []byte) {
+func (c *Conn) serveOneWay(idx uint64, md Metadata, payload []byte) {
 	h := c.handlerAt(idx, oneWayHandler)
 	if h == nil {
 		c.log.Warn("one-way message for an unknown method", "index", idx)
 		return
 	}
-	if err := c.protect(h, func() error { return h.oneWay(c.ctx, payload) }); err != nil {
-		c.log.Warn("one-way handler failed", "method", h.key.String(), "err", err)
+	ctx := c.ctx
+	if md != nil {
+		ctx = context.WithValue(ctx, incomingKey{}, md)
+	}
+	ctx, stats := c.beginCall(ctx, &h.info, false)
+	err := c.protect(h, func() error {
+		msg, err := h.decode(payload)
+		if err != nil {
+			return err
+		}
+		_, err = c.unaries[idx](ctx, msg)
+		return err
+	})
+	stats.end(ctx, c, len(payload), 0, err)
+	if err != nil {
+		c.log.Warn("one-way handler failed", "method", h.key().String(), "err", err)
 	}
 }
 
