@@ -183,3 +183,48 @@ func TestClientDeadlineWrapsTheLastConnectError(t *testing.T) {
 		t.Fatalf("call = %v, want Canceled while not connected, with the last attempt's refusal", err)
 	}
 }
+
+// Client.Close is graceful: new calls fail at once (Unavailable, not run),
+// calls under way finish, then it closes.
+func TestClientCloseIsGraceful(t *testing.T) {
+	inHandler, release := make(chan struct{}), make(chan struct{})
+	hs := echoHandlers(nil)
+	blocks.Implement(hs, func(ctx context.Context, _ int) (string, error) {
+		close(inHandler)
+		<-release
+		return "finished", nil
+	})
+	address, _ := serve(t, rpc.Config{Handlers: hs})
+	c, _ := newClient(t, rpc.ClientConfig{ServerName: "blocks", Resolver: addr.Static(address)})
+	res := make(chan string, 1)
+	go func() {
+		r, err := blocks.Call(patient(t), c, 1)
+		if err != nil {
+			r = err.Error()
+		}
+		res <- r
+	}()
+	<-inHandler
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close(patient(t)) }()
+	ctx := patient(t)
+	for { // Close has started once new calls fail
+		_, err := echo.Call(ctx, c, Echo{})
+		if err != nil {
+			if rpc.ClassOf(err) != rpc.Unavailable || rpc.MayHaveRun(err) || !strings.Contains(err.Error(), "the client is closing") {
+				t.Fatalf("call on a closing client = %v", err)
+			}
+			break
+		}
+	}
+	if len(closed) != 0 {
+		t.Fatal("Close returned while a call was under way")
+	}
+	close(release)
+	if r := <-res; r != "finished" {
+		t.Fatalf("the call under way = %q", r)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+}
