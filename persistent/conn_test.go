@@ -402,7 +402,32 @@ func TestLogsAreTaggedWithTheServerName(t *testing.T) {
 		h.run(&cfg)
 		h.pc.Close(context.Background())
 		out := buf.String()
-		for _, want := range []string{"msg=\"attempting to connect\" server=test", "msg=\"obtained address a\" server=test", "msg=connected server=test", "msg=disconnected server=test"} {
+		for _, want := range []string{"msg=\"attempting to connect\" server=test", "msg=\"obtained address\" server=test addr=a", "msg=connected server=test", "msg=disconnected server=test"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("log lacks %q:\n%s", want, out)
+			}
+		}
+	})
+}
+
+// Log messages are constant, with the details as attributes; a failure
+// to connect is logged at INFO when it is the first in a row, at DEBUG
+// after.
+func TestFailuresAreLoggedOnceAtInfo(t *testing.T) {
+	bubble(t, func(t *testing.T, h *harness) {
+		var buf bytes.Buffer
+		cfg := h.config()
+		cfg.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		errs := []string{"E1", "E2", "E3"}
+		h.connect = func(_ context.Context, n int, _ string) (*testConn, error) { return nil, errors.New(errs[min(n, 2)]) }
+		h.run(&cfg)
+		h.advanceTo(25 * time.Second)
+		out := buf.String()
+		for _, want := range []string{
+			`level=INFO msg="failed to connect" server=test err=E1`,
+			`level=DEBUG msg="failed to connect" server=test err=E2`,
+			`level=DEBUG msg="failed to connect" server=test err=E3`,
+		} {
 			if !strings.Contains(out, want) {
 				t.Errorf("log lacks %q:\n%s", want, out)
 			}

@@ -58,7 +58,13 @@ func (p *Conn[A, C]) cycle() bool {
 		}
 		p.settle(result[C]{err: err})
 		if errs.update(err.Error()) {
-			p.emit(Event[A, C]{Kind: event.FailedToConnect, Err: err})
+			// The first failure in a row is news; later ones, logged at
+			// DEBUG, are the same outage going on.
+			level := slog.LevelInfo
+			if failures > 0 {
+				level = slog.LevelDebug
+			}
+			p.emitAt(level, Event[A, C]{Kind: event.FailedToConnect, Err: err})
 		}
 		if !p.wait(timer) {
 			return false
@@ -145,15 +151,31 @@ func (p *Conn[A, C]) stopping() bool {
 	}
 }
 
-// emit reports e: to the log, to the subscribers, then to the handler, whose
-// return it awaits.
+// emit reports e: to the log (at INFO for connections made, lost and
+// failed, else DEBUG), to the subscribers, then to the handler, whose return
+// it awaits.
 func (p *Conn[A, C]) emit(e Event[A, C]) {
 	level := slog.LevelDebug
 	switch e.Kind {
 	case event.Connected, event.Disconnected, event.FailedToConnect:
 		level = slog.LevelInfo
 	}
-	p.cfg.Logger.Log(context.Background(), level, e.String())
+	p.emitAt(level, e)
+}
+
+// emitAt is emit, logging at level. The log line's message is the kind of
+// event, a constant; the address and the error are attributes.
+func (p *Conn[A, C]) emitAt(level slog.Level, e Event[A, C]) {
+	if p.cfg.Logger.Enabled(context.Background(), level) {
+		var attrs []any
+		switch e.Kind {
+		case event.ObtainedAddress:
+			attrs = []any{"addr", e.Addr}
+		case event.FailedToConnect:
+			attrs = []any{"err", e.Err}
+		}
+		p.cfg.Logger.Log(context.Background(), level, e.Kind.String(), attrs...)
+	}
 	p.bus.Publish(e)
 	if h := p.cfg.OnEvent; h != nil {
 		call(p, "OnEvent", func() (struct{}, error) { h(e); return struct{}{}, nil })
@@ -175,7 +197,7 @@ func call[T any, A comparable, C Connection](p *Conn[A, C], op string, f func() 
 // the panicking one.
 func (p *Conn[A, C]) panicked(op string, v any) *PanicError {
 	pe := &PanicError{Op: op, Value: v, Stack: debug.Stack()}
-	p.cfg.Logger.Warn(pe.Error(), "stack", string(pe.Stack))
+	p.cfg.Logger.Warn("recovered a panic", "op", op, "panic", v, "stack", string(pe.Stack))
 	if p.cfg.OnPanic != nil {
 		p.cfg.OnPanic(pe)
 	}

@@ -373,3 +373,23 @@ func TestServerBytesBoundSlowHandlers(t *testing.T) {
 		t.Fatalf("the server still holds %d bytes after every call", s.shared.inUse())
 	}
 }
+
+// A TCP health probe — connect, hang up — is logged at DEBUG, not INFO.
+func TestHealthProbeLogsAtDebug(t *testing.T) {
+	logs := &logRecords{}
+	_, addr := startServer(t, Config{Logger: slog.New(logs)})
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readHelloFrame(t, nc)
+	nc.Close()
+	waitFor(t, "the probe is logged", func() bool { n, _ := logs.count("handshake failed"); return n == 1 })
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	for _, r := range logs.recs {
+		if r.Level > slog.LevelDebug {
+			t.Fatalf("a health probe logged %q at %v", r.Message, r.Level)
+		}
+	}
+}
