@@ -55,6 +55,7 @@ type Conn struct {
 	streamed []StreamHandler
 
 	nextID atomic.Uint64 // the last id of a call or stream we opened
+	epoch  time.Time     // when the connection opened, on cfg.Clock: stats time from it
 
 	// frameCharge is what the frame being handled took from shared (the
 	// reader goroutine's own): a handler that keeps the frame takes it
@@ -133,6 +134,7 @@ func newConn(ctx context.Context, nc net.Conn, cfg Config, how string, shared *b
 		streams:  make(map[uint64]*clientStream),
 		served:   make(map[uint64]*served),
 		done:     make(chan struct{}),
+		epoch:    cfg.Clock.Now(),
 		peer: Peer{
 			Identification: peer.ident,
 			Protocol:       version,
