@@ -16,7 +16,8 @@ type call struct {
 	payload []byte        // the reply's payload, copied from the frame
 	trailer Metadata      // the trailer that came before the reply, if any
 	err     error
-	ran     bool // with err: the call may have run at the peer
+	ran     bool          // with err: the call may have run at the peer
+	at      time.Duration // when the reply arrived, for the stats
 
 	// abandoned is set (under Conn.mu) when the caller gave up: the call
 	// stays registered, holding its share of the quota, until the peer
@@ -118,11 +119,12 @@ func (c *Conn) invoke(ctx context.Context, info *MethodInfo, req, resp any) erro
 // invokeOnce makes a call (or sends a one-way message, when resp is nil)
 // on this connection: one attempt, reported to the stats handler.
 func (c *Conn) invokeOnce(ctx context.Context, info *MethodInfo, req, resp any) error {
-	ctx, stats := c.beginCall(ctx, info, true)
+	ctx, stats := c.beginCall(ctx, info, true, -1)
 	var (
 		reqBytes, respBytes int
 		ran                 bool
 		err                 error
+		at                  = time.Duration(-1) // when the reply arrived
 	)
 	if resp == nil {
 		reqBytes, err = c.sendOneWay(ctx, info, req)
@@ -131,7 +133,7 @@ func (c *Conn) invokeOnce(ctx context.Context, info *MethodInfo, req, resp any) 
 		var cl *call
 		cl, reqBytes, ran, err = c.call(ctx, info, req)
 		if err == nil {
-			respBytes = len(cl.payload)
+			respBytes, at = len(cl.payload), cl.at
 			if err = decodePayload(cl.payload, resp); err != nil {
 				err = fmt.Errorf("%w: bad response: %w", ErrProtocol, err)
 			}
@@ -144,7 +146,7 @@ func (c *Conn) invokeOnce(ctx context.Context, info *MethodInfo, req, resp any) 
 	if err != nil {
 		err = newError(c.desc, info, err, ran)
 	}
-	stats.end(ctx, c, reqBytes, respBytes, err)
+	stats.end(ctx, c, at, reqBytes, respBytes, err)
 	return err
 }
 
@@ -332,6 +334,7 @@ func (c *Conn) finishCall(id uint64, payload []byte, err error, ran bool) {
 	case abandoned:
 		c.recycle(cl)
 	default:
+		cl.at = c.stamp
 		cl.finish(payload, err, ran)
 	}
 }

@@ -48,7 +48,7 @@ type Conn struct {
 
 	// What calls, streams and one-way messages go through: the
 	// interceptors around this side's own work (built once, at the
-	// handshake). served[i] and streamed[i] are for menu[i].
+	// handshake). unaries[i] and streamed[i] are for menu[i].
 	invoker  Invoker
 	streamer Streamer
 	unaries  []UnaryHandler
@@ -61,6 +61,11 @@ type Conn struct {
 	// reader goroutine's own): a handler that keeps the frame takes it
 	// over, else it is given back once the frame is handled.
 	frameCharge int
+
+	// stamp is when the frames being handled arrived, as an offset from
+	// epoch: taken once per read from the socket, when there is a
+	// StatsHandler (the reader goroutine's own).
+	stamp time.Duration
 
 	mu        sync.Mutex
 	calls     map[uint64]*call         // our calls awaiting their reply
@@ -428,9 +433,14 @@ const readBufferSize = 64 << 10
 // read reads and handles frames until an error.
 func (c *Conn) read() error {
 	var hdr [headerLen]byte
+	stats := c.cfg.Stats != nil
 	for {
+		fresh := stats && c.br.Buffered() == 0 // this read goes to the socket
 		if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
 			return err
+		}
+		if fresh {
+			c.stamp = c.now()
 		}
 		c.heard.Store(true)
 		n := int(binary.BigEndian.Uint32(hdr[:]))

@@ -16,6 +16,7 @@ type served struct {
 	stream *serverStream // nil for a call
 	size   int           // its request's bytes, counted in Conn.held
 	charge int           // what it took from the server's bound on bytes
+	at     time.Duration // when it arrived, for the stats
 
 	// payload is the request, owned until the handler has decoded it:
 	// then it is let go at once, as the handler keeps the decoded value.
@@ -89,7 +90,7 @@ func (c *Conn) startServing(id, timeout uint64, st *serverStream, md Metadata, p
 	case c.held > 0 && c.held+size > c.cfg.MaxRequestBytes:
 		refuse = resourceExhausted("requests of more than %d bytes held at once", c.cfg.MaxRequestBytes)
 	}
-	s := &served{stream: st, size: size}
+	s := &served{stream: st, size: size, at: c.stamp}
 	s.ctx.peer, s.ctx.header = &c.peer, md
 	if refuse == nil {
 		// A large frame has taken its bytes from the server's bound as it
@@ -149,7 +150,7 @@ func (c *Conn) runJob(j job) {
 		c.runStream(j)
 		return
 	}
-	ctx, stats := c.beginCall(&j.s.ctx, &j.h.info, false)
+	ctx, stats := c.beginCall(&j.s.ctx, &j.h.info, false, j.s.at)
 	f := newFrame(kindReply)
 	defer f.free()
 	f.uint(j.id)
@@ -168,7 +169,7 @@ func (c *Conn) runJob(j job) {
 		respBytes = len(f.b) - start
 		err = c.sendTrailer(j.id, &j.s.ctx)
 	}
-	stats.end(ctx, c, j.s.size, respBytes, err)
+	stats.end(ctx, c, -1, j.s.size, respBytes, err)
 	if err != nil {
 		c.replyFailure(j.id, false, err)
 		return
@@ -309,7 +310,7 @@ func (c *Conn) serveOneWay(idx uint64, md Metadata, payload []byte) {
 	if md != nil {
 		ctx = context.WithValue(ctx, incomingKey{}, md)
 	}
-	ctx, stats := c.beginCall(ctx, &h.info, false)
+	ctx, stats := c.beginCall(ctx, &h.info, false, c.stamp)
 	err := c.protect(h, func() error {
 		msg, err := h.decode(payload)
 		if err != nil {
@@ -318,7 +319,7 @@ func (c *Conn) serveOneWay(idx uint64, md Metadata, payload []byte) {
 		_, err = c.unaries[idx](ctx, msg)
 		return err
 	})
-	stats.end(ctx, c, len(payload), 0, err)
+	stats.end(ctx, c, -1, len(payload), 0, err)
 	if err != nil {
 		c.log.Warn("one-way handler failed", "method", h.key().String(), "err", err)
 	}

@@ -235,11 +235,11 @@ func (c *Conn) openStream(ctx context.Context, info *MethodInfo, req any) (Clien
 // openStreamOnce opens a stream of method info with req as the opening
 // request.
 func (c *Conn) openStreamOnce(ctx context.Context, info *MethodInfo, req any) (ClientStreamer, error) {
-	ctx, stats := c.beginCall(ctx, info, true)
+	ctx, stats := c.beginCall(ctx, info, true, -1)
 	st, err := c.open(ctx, info, req, stats)
 	if err != nil {
 		err = newError(c.desc, info, err, false)
-		stats.end(ctx, c, 0, 0, err)
+		stats.end(ctx, c, -1, 0, 0, err)
 		return nil, err
 	}
 	return st, nil
@@ -384,7 +384,7 @@ func (st *clientStream) release() {
 		if err != nil {
 			err = st.wrap(err)
 		}
-		st.stats.end(st.ctx, st.c, int(st.sentBytes.Load()), int(st.recvBytes.Load()), err)
+		st.stats.end(st.ctx, st.c, -1, int(st.sentBytes.Load()), int(st.recvBytes.Load()), err)
 	})
 }
 
@@ -431,7 +431,7 @@ func (c *Conn) serveStream(id, idx, timeout uint64, md Metadata, payload []byte)
 // error) goes to the opener, after the trailer.
 func (c *Conn) runStream(j job) {
 	st := j.s.stream
-	ctx, stats := c.beginCall(st.ctx, &j.h.info, false)
+	ctx, stats := c.beginCall(st.ctx, &j.h.info, false, j.s.at)
 	st.ctx = ctx
 	err := c.protect(j.h, func() error {
 		req, err := j.h.decode(j.s.payload)
@@ -447,7 +447,7 @@ func (c *Conn) runStream(j job) {
 	if err == nil {
 		err = c.sendTrailer(j.id, &j.s.ctx)
 	}
-	stats.end(ctx, c, j.s.size+int(st.recvBytes.Load()), int(st.sentBytes.Load()), err)
+	stats.end(ctx, c, -1, j.s.size+int(st.recvBytes.Load()), int(st.sentBytes.Load()), err)
 	if err != nil {
 		c.replyFailure(j.id, true, err)
 		return

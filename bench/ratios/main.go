@@ -79,7 +79,7 @@ func main() {
 			if lowerIsBetter {
 				met, cmp = r <= target, "≤"
 			}
-			verdict = fmt.Sprintf("%s %.2g× %s", cmp, target, map[bool]string{true: "met", false: "MISSED"}[met])
+			verdict = fmt.Sprintf("%s %.3g× %s", cmp, target, map[bool]string{true: "met", false: "MISSED"}[met])
 		}
 		fmt.Printf("# %-30s %-28s %10.4g %10.4g %7.2f×  %s\n",
 			ours+" "+short(oursWl, what), theirs+" "+short(theirsWl, what), x, y, r, verdict)
