@@ -420,10 +420,10 @@ func (c *Conn) readLoop() {
 	c.mu.Unlock()
 	c.shutdown(reason, false)
 	<-c.w.Done()
-	close(c.done)
-	if h := c.cfg.Stats; h != nil {
+	if h := c.cfg.Stats; h != nil { // before Done: whoever waits for it finds the event told
 		h.HandleConn(ConnEvent{Conn: c, Closed: true, Err: c.Err()})
 	}
+	close(c.done)
 }
 
 // readBufferSize is the size of a connection's read buffer: frames up to
