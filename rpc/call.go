@@ -247,7 +247,9 @@ func (c *Conn) call(ctx context.Context, info *MethodInfo, req any) (cl *call, s
 	case <-ctx.Done():
 		c.mu.Lock()
 		_, waiting := c.calls[id]
-		cl.abandoned = waiting
+		if waiting { // else shutdown or the reply has it, and reads abandoned
+			cl.abandoned = true
+		}
 		c.mu.Unlock()
 		if waiting {
 			// The peer's answer ends the call; until then it holds its

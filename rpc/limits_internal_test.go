@@ -90,7 +90,13 @@ func heapInUse() int64 {
 // taken from its budget by readers blocked on sockets.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	ctx := patientCtx(t)
+	waitWithin(t, patience, what, cond)
+}
+
+func waitWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := clock.WithTimeout(context.Background(), clock.Real(), d)
+	defer cancel()
 	for !cond() {
 		if ctx.Err() != nil {
 			t.Fatalf("timed out waiting until %s", what)
@@ -317,10 +323,10 @@ func TestRequestBytesPerConnectionRefusesAPeerThatIgnoresIt(t *testing.T) {
 
 // MaxServerBytes across a server: requests held by slow handlers past it
 // are refused without running, and the server's heap stays within it.
-// Attack: 200 calls of 1 MiB to handlers that hold them (before: 762 MB
+// Attack: 64 calls of 1 MiB to handlers that hold them (before: 762 MB
 // for 600).
 func TestServerBytesBoundSlowHandlers(t *testing.T) {
-	const calls, size, bound = 200, 1 << 20, 16 << 20
+	const calls, size, bound = 64, 1 << 20, 8 << 20
 	var hs Handlers
 	h := newHolder(&hs)
 	s, addr := startServer(t, Config{Handlers: &hs, MaxServerBytes: bound, MaxRequestBytes: 1 << 30, MaxFrameSize: 2 << 20})
@@ -335,7 +341,9 @@ func TestServerBytesBoundSlowHandlers(t *testing.T) {
 	var refused, served atomic.Int64
 	for range calls {
 		wg.Go(func() {
-			_, err := hold.Call(patientCtx(t), c, req)
+			ctx, cancel := clock.WithTimeout(context.Background(), clock.Real(), 60*time.Second) // 64 MiB under -race, on a loaded machine
+			defer cancel()
+			_, err := hold.Call(ctx, c, req)
 			switch {
 			case err == nil:
 				served.Add(1)
@@ -347,7 +355,7 @@ func TestServerBytesBoundSlowHandlers(t *testing.T) {
 		})
 	}
 	running := 0
-	waitFor(t, "every call is running or refused", func() bool {
+	waitWithin(t, time.Minute, "every call is running or refused", func() bool {
 		for len(h.started) > 0 {
 			<-h.started
 			running++
@@ -361,8 +369,8 @@ func TestServerBytesBoundSlowHandlers(t *testing.T) {
 	if held > bound || running > bound/size || running == 0 {
 		t.Fatalf("%d running, holding %d bytes: want at most %d bytes", running, held, bound)
 	}
-	if grown > 2*bound {
-		t.Fatalf("the heap grew by %d bytes, past twice the bound of %d", grown, bound)
+	if grown > 3*bound { // the bound, the client's write buffer, slack; unbounded: 64 MiB and more
+		t.Fatalf("the heap grew by %d bytes, past three times the bound of %d", grown, bound)
 	}
 	close(h.release)
 	wg.Wait()
