@@ -253,8 +253,6 @@ func (c *Conn) Err() error {
 	return c.closed
 }
 
-func (c *Conn) conn(context.Context) (*Conn, error) { return c, nil }
-
 // Close closes the connection gracefully with the reason "Close called";
 // see CloseWithReason.
 func (c *Conn) Close() error {

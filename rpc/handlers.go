@@ -22,8 +22,6 @@ const (
 	streamHandler
 )
 
-var handlerKindNames = [...]string{"method", "one-way", "stream"}
-
 // handler is one implemented method, behind a type-erased interface that
 // the generic method types fill in.
 type handler struct {

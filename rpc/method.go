@@ -1,9 +1,6 @@
 package rpc
 
-import (
-	"context"
-	"fmt"
-)
+import "context"
 
 // Caller is what calls are made on: a *Conn, or a *Client that keeps
 // connections up.
@@ -240,11 +237,3 @@ func (ss *ServerStream[Req, Item]) Recv() (Req, error) {
 
 // Context returns the stream's context.
 func (ss *ServerStream[Req, Item]) Context() context.Context { return ss.ctx }
-
-// describe names a Caller for errors when no connection could be had.
-func describe(c any) string {
-	if s, ok := c.(fmt.Stringer); ok {
-		return s.String()
-	}
-	return "rpc"
-}
