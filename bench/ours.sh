@@ -12,6 +12,7 @@ DUR="${BENCH_DUR_S:-3}s"
 WARM="${BENCH_WARM_MS:-500}ms"
 PORT=$(( ${BENCH_EXTRA_PORT_BASE:-17700} + 1 ))
 NODE_PORT=$(( ${BENCH_EXTRA_PORT_BASE:-17700} + 2 ))
+HOOKS_PORT=$(( ${BENCH_EXTRA_PORT_BASE:-17700} + 3 ))
 mkdir -p "$WORK/bin" "$WORK/logs"
 pids=()
 # set +e: wait reports the signal that killed a server, which must not end
@@ -23,9 +24,13 @@ RPC="$WORK/bin/tether-rpcbench"
 if (cd "$HERE" && go build -o "$RPC" ./rpcbench) >&2; then
 	"$RPC" -mode server -addr "127.0.0.1:$PORT" >"$WORK/logs/tether-rpc-server.log" 2>&1 &
 	pids+=($!)
-	for codec in custom reflect; do
-		"$RPC" -mode client -addr "127.0.0.1:$PORT" -dur "$DUR" -warm "$WARM" -codec "$codec"
-	done
+	# The same with a stats handler and an interceptor at both ends
+	# (peer=tether-hooks), next to the plain one in the same run.
+	"$RPC" -mode server -hooks -addr "127.0.0.1:$HOOKS_PORT" >"$WORK/logs/tether-rpc-hooks-server.log" 2>&1 &
+	pids+=($!)
+	"$RPC" -mode client -addr "127.0.0.1:$PORT" -dur "$DUR" -warm "$WARM" -codec custom
+	"$RPC" -mode client -hooks -addr "127.0.0.1:$HOOKS_PORT" -dur "$DUR" -warm "$WARM" -workloads unary_c1,unary_cN,stream
+	"$RPC" -mode client -addr "127.0.0.1:$PORT" -dur "$DUR" -warm "$WARM" -codec reflect
 else
 	for w in unary_c1 unary_c64 stream oneway; do
 		echo "peer=tether suite=rpc workload=$w error=\"build failed (see extra.log)\""

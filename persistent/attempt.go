@@ -28,10 +28,12 @@ func AttemptFrom(ctx context.Context) (*Attempt, bool) {
 func (a *Attempt) Failures() int { return a.failures }
 
 // Abort gives up on the whole persistent connection with err (nil counts as
-// a generic error). When the attempt returns — whatever it returns — it is
-// reported as failed with err, any connection it made is closed, and the
-// persistent connection closes: afterwards its queries return an error that
-// wraps both ErrClosed and err. Only the first Abort counts.
+// a generic error). When the attempt returns, it is reported as failed —
+// FailedToConnect with the error it returned, or with err if it returned a
+// connection anyway, which is closed — and then the persistent connection
+// closes: IsClosed is still false while that FailedToConnect is handled,
+// and afterwards the queries return an error that wraps both ErrClosed and
+// err. Only the first Abort counts.
 func (a *Attempt) Abort(err error) {
 	if err == nil {
 		err = errAborted

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -129,6 +130,45 @@ func TestAbort(t *testing.T) {
 		}
 		h.advance(time.Hour)
 		h.expectCounts(3, 3)
+	})
+}
+
+// When Connect aborts with X and returns its own error E, E is reported as
+// the attempt's failure (even when it repeats the previous one), while the
+// persistent connection is not yet closed; then it closes, and its
+// queries return X.
+func TestAbortReportsTheAttemptsOwnError(t *testing.T) {
+	bubble(t, func(t *testing.T, h *harness) {
+		fatal := errors.New("X: the server's key is revoked")
+		h.connect = func(ctx context.Context, n int, _ string) (*testConn, error) {
+			if n == 1 {
+				at, _ := persistent.AttemptFrom(ctx)
+				at.Abort(fatal)
+			}
+			return nil, errors.New("E")
+		}
+		var pc atomic.Pointer[persistent.Conn[string, *testConn]]
+		closedDuringFTC := make(chan bool, 2)
+		h.onEvent = func(e persistent.Event[string, *testConn]) {
+			if p := pc.Load(); p != nil && e.Kind == event.FailedToConnect {
+				closedDuringFTC <- p.IsClosed()
+			}
+		}
+		pc.Store(h.run(nil)) // after the first FailedToConnect
+		pending := async(func() error { _, err := h.pc.ConnectedOrFailedToConnect(context.Background()); return err })
+		h.advanceTo(10 * time.Second)
+		<-h.pc.CloseFinished()
+		h.expectEvents("ATC", "OA(a)", "FTC(E)", "FTC(E)")
+		if <-closedDuringFTC {
+			t.Fatal("IsClosed() was true while the aborting attempt's FailedToConnect was handled")
+		}
+		for _, err := range []error{<-pending, func() error { _, err := h.pc.Connected(context.Background()); return err }()} {
+			if !errors.Is(err, persistent.ErrClosed) || !errors.Is(err, fatal) {
+				t.Fatalf("query after abort = %v, want ErrClosed wrapping X", err)
+			}
+		}
+		h.advance(time.Hour)
+		h.expectCounts(2, 2)
 	})
 }
 
@@ -362,7 +402,32 @@ func TestLogsAreTaggedWithTheServerName(t *testing.T) {
 		h.run(&cfg)
 		h.pc.Close(context.Background())
 		out := buf.String()
-		for _, want := range []string{"msg=\"attempting to connect\" server=test", "msg=\"obtained address a\" server=test", "msg=connected server=test", "msg=disconnected server=test"} {
+		for _, want := range []string{"msg=\"attempting to connect\" server=test", "msg=\"obtained address\" server=test addr=a", "msg=connected server=test", "msg=disconnected server=test"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("log lacks %q:\n%s", want, out)
+			}
+		}
+	})
+}
+
+// Log messages are constant, with the details as attributes; a failure
+// to connect is logged at INFO when it is the first in a row, at DEBUG
+// after.
+func TestFailuresAreLoggedOnceAtInfo(t *testing.T) {
+	bubble(t, func(t *testing.T, h *harness) {
+		var buf bytes.Buffer
+		cfg := h.config()
+		cfg.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		errs := []string{"E1", "E2", "E3"}
+		h.connect = func(_ context.Context, n int, _ string) (*testConn, error) { return nil, errors.New(errs[min(n, 2)]) }
+		h.run(&cfg)
+		h.advanceTo(25 * time.Second)
+		out := buf.String()
+		for _, want := range []string{
+			`level=INFO msg="failed to connect" server=test err=E1`,
+			`level=DEBUG msg="failed to connect" server=test err=E2`,
+			`level=DEBUG msg="failed to connect" server=test err=E3`,
+		} {
 			if !strings.Contains(out, want) {
 				t.Errorf("log lacks %q:\n%s", want, out)
 			}

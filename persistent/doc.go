@@ -1,8 +1,8 @@
 // Package persistent keeps a connection to a server up: it connects, and
 // whenever the connection dies it connects again, possibly to another
 // address, waiting a randomized delay between attempts. Its behaviour follows
-// Jane Street Async's Persistent_connection; the contract, with its
-// acceptance cases, is spec/persistent.md.
+// Jane Street Async's Persistent_connection, with the differences listed
+// below; its acceptance cases are the tests in acceptance_test.go.
 //
 // # Model
 //

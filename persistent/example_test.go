@@ -50,19 +50,23 @@ func Example() {
 	}
 
 	// Connected waits for a connection; after a crash it is the next one.
+	// (It returns as soon as the connection is usable, which may be before
+	// OnEvent has printed "connected": events and queries are not ordered
+	// with each other.)
 	c, err := pc.Connected(context.Background())
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Fprintln(c, "hello")
 	reply, _ := bufio.NewReader(c).ReadString('\n')
-	fmt.Print(reply)
 
+	// Close returns once every event has been handled.
 	pc.Close(context.Background())
+	fmt.Print("echoed: ", reply)
 	// Output:
 	// attempting to connect
 	// obtained address
 	// connected
-	// hello
 	// disconnected
+	// echoed: hello
 }

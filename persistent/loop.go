@@ -39,30 +39,44 @@ func (p *Conn[A, C]) cycle() bool {
 		// The delay runs from the start of this attempt, so time spent in
 		// the attempt counts toward it.
 		timer := p.cfg.Clock.NewTimer(retryDelay(p.cfg.RetryDelay, failures, p.cfg.Jitter, p.cfg.Rand))
-		c, err, aborted := p.attempt(failures, &addrs)
+		c, err, abortErr := p.attempt(failures, &addrs)
+		if abortErr != nil {
+			// As in the reference: the attempt is reported as failed with
+			// its own error (the abort error if it returned a connection
+			// anyway), always, and only then does the persistent
+			// connection close, its queries returning the abort error.
+			timer.Stop()
+			if err == nil {
+				err = abortErr
+			}
+			p.emit(Event[A, C]{Kind: event.FailedToConnect, Err: err})
+			p.shut(&closedError{server: p.cfg.ServerName, cause: abortErr})
+			return false
+		}
 		if err == nil {
 			return p.live(c, timer)
 		}
-		if aborted {
-			timer.Stop()
-			p.shut(&closedError{server: p.cfg.ServerName, cause: err})
-		} else {
-			p.settle(result[C]{err: err})
-		}
+		p.settle(result[C]{err: err})
 		if errs.update(err.Error()) {
-			p.emit(Event[A, C]{Kind: event.FailedToConnect, Err: err})
+			// The first failure in a row is news; later ones, logged at
+			// DEBUG, are the same outage going on.
+			level := slog.LevelInfo
+			if failures > 0 {
+				level = slog.LevelDebug
+			}
+			p.emitAt(level, Event[A, C]{Kind: event.FailedToConnect, Err: err})
 		}
-		if aborted || !p.wait(timer) {
+		if !p.wait(timer) {
 			return false
 		}
 	}
 }
 
 // attempt resolves and connects once. It reports ObtainedAddress when the
-// address changed, and whether the attempt aborted the persistent
-// connection (then err is the abort error and any connection made is
-// closed).
-func (p *Conn[A, C]) attempt(failures int, addrs *memo[A]) (c C, err error, aborted bool) {
+// address changed. If the attempt aborted the persistent connection,
+// abortErr is the abort error, err the attempt's own error, and any
+// connection made has been closed.
+func (p *Conn[A, C]) attempt(failures int, addrs *memo[A]) (c C, err, abortErr error) {
 	at := &Attempt{failures: failures}
 	ctx := context.WithValue(p.ctx, attemptKey{}, at)
 	a, err := call(p, "Resolve", func() (A, error) { return p.cfg.Resolver.Resolve(ctx) })
@@ -76,9 +90,9 @@ func (p *Conn[A, C]) attempt(failures int, addrs *memo[A]) (c C, err error, abor
 		if err == nil {
 			closeAndWait(c)
 		}
-		return zero[C](), abortErr, true
+		return zero[C](), err, abortErr
 	}
-	return c, err, false
+	return c, err, nil
 }
 
 // live runs a connection's life: Connected, wait for it to die (or close
@@ -137,15 +151,31 @@ func (p *Conn[A, C]) stopping() bool {
 	}
 }
 
-// emit reports e: to the log, to the subscribers, then to the handler, whose
-// return it awaits.
+// emit reports e: to the log (at INFO for connections made, lost and
+// failed, else DEBUG), to the subscribers, then to the handler, whose return
+// it awaits.
 func (p *Conn[A, C]) emit(e Event[A, C]) {
 	level := slog.LevelDebug
 	switch e.Kind {
 	case event.Connected, event.Disconnected, event.FailedToConnect:
 		level = slog.LevelInfo
 	}
-	p.cfg.Logger.Log(context.Background(), level, e.String())
+	p.emitAt(level, e)
+}
+
+// emitAt is emit, logging at level. The log line's message is the kind of
+// event, a constant; the address and the error are attributes.
+func (p *Conn[A, C]) emitAt(level slog.Level, e Event[A, C]) {
+	if p.cfg.Logger.Enabled(context.Background(), level) {
+		var attrs []any
+		switch e.Kind {
+		case event.ObtainedAddress:
+			attrs = []any{"addr", e.Addr}
+		case event.FailedToConnect:
+			attrs = []any{"err", e.Err}
+		}
+		p.cfg.Logger.Log(context.Background(), level, e.Kind.String(), attrs...)
+	}
 	p.bus.Publish(e)
 	if h := p.cfg.OnEvent; h != nil {
 		call(p, "OnEvent", func() (struct{}, error) { h(e); return struct{}{}, nil })
@@ -167,7 +197,7 @@ func call[T any, A comparable, C Connection](p *Conn[A, C], op string, f func() 
 // the panicking one.
 func (p *Conn[A, C]) panicked(op string, v any) *PanicError {
 	pe := &PanicError{Op: op, Value: v, Stack: debug.Stack()}
-	p.cfg.Logger.Warn(pe.Error(), "stack", string(pe.Stack))
+	p.cfg.Logger.Warn("recovered a panic", "op", op, "panic", v, "stack", string(pe.Stack))
 	if p.cfg.OnPanic != nil {
 		p.cfg.OnPanic(pe)
 	}

@@ -180,3 +180,43 @@ func TestTooLargeFailsOnlyThatCall(t *testing.T) {
 		t.Fatalf("message %q", tl)
 	}
 }
+
+// A cancelled call tells the peer to cancel that call and no other, even
+// while other calls start at once and reuse what the cancelled one held.
+// (The cancel used to read the call's id after the call had gone back to
+// the free list, where another call could take it and change the id: the
+// race detector saw it, and once a cancel reached an unrelated call.)
+func TestCancelReachesOnlyItsCall(t *testing.T) {
+	hold := rpc.NewMethod[bool, string]("hold", 1)
+	var hs rpc.Handlers
+	hold.Implement(&hs, func(ctx context.Context, cancelled bool) (string, error) {
+		if cancelled {
+			<-ctx.Done() // the caller cancels this one
+			return "", ctx.Err()
+		}
+		return "done", ctx.Err() // a call nobody cancels: its context must be live
+	})
+	addr, _ := serve(t, rpc.Config{Handlers: &hs})
+	c := dial(t, addr, rpc.Config{})
+	patientCtx := patient(t)
+
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() { // calls that are cancelled as soon as they are sent
+			for range 300 {
+				ctx, cancel := context.WithCancel(patientCtx)
+				go cancel()
+				hold.Call(ctx, c, true)
+			}
+		})
+		wg.Go(func() { // calls that must not be
+			for range 300 {
+				if r, err := hold.Call(patientCtx, c, false); err != nil || r != "done" {
+					t.Errorf("uncancelled call = %q, %v", r, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}

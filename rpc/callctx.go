@@ -18,12 +18,17 @@ import (
 // context package are cancelled through its AfterFunc method, without a
 // goroutine each.
 type callCtx struct {
-	mu       sync.Mutex
-	done     chan struct{} // made on first Done
-	err      error
-	deadline time.Time
-	timer    clock.Timer
-	after    map[*func()]struct{}
+	peer   *Peer    // the caller: PeerFromContext
+	header Metadata // the caller's headers: HeaderFromContext
+
+	mu          sync.Mutex
+	done        chan struct{} // made on first Done
+	err         error
+	deadline    time.Time
+	timer       clock.Timer
+	after       map[*func()]struct{}
+	trailer     Metadata // set by SetTrailer
+	trailerSent bool     // the trailer has gone (or was dropped): no more
 }
 
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
@@ -33,7 +38,9 @@ func (c *callCtx) setTimeout(clk clock.Clock, timeout time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.deadline = clk.Now().Add(timeout)
-	c.timer = clk.AfterFunc(timeout, func() { c.cancel(context.DeadlineExceeded) })
+	if c.err == nil { // not cancelled already (the connection closed)
+		c.timer = clk.AfterFunc(timeout, func() { c.cancel(context.DeadlineExceeded) })
+	}
 }
 
 func (c *callCtx) Deadline() (time.Time, bool) {
@@ -60,7 +67,28 @@ func (c *callCtx) Err() error {
 	return c.err
 }
 
-func (c *callCtx) Value(any) any { return nil }
+// Value answers for the call: its peer, its headers, and where its trailer
+// goes.
+func (c *callCtx) Value(key any) any {
+	switch key.(type) {
+	case peerKey:
+		return c.peer
+	case incomingKey:
+		return c.header
+	case trailerKey:
+		return c
+	}
+	return nil
+}
+
+// takeTrailer returns the trailer set so far, and makes later SetTrailers
+// fail.
+func (c *callCtx) takeTrailer() Metadata {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.trailerSent = true
+	return c.trailer
+}
 
 // cancel ends the context with err, if it has not ended.
 func (c *callCtx) cancel(err error) {

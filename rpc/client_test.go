@@ -137,17 +137,94 @@ func TestClientFailsOverBetweenReplicas(t *testing.T) {
 	}
 }
 
-func TestClientFailFast(t *testing.T) {
+// deadAddress returns an address where nothing listens.
+func deadAddress(t *testing.T) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	dead := l.Addr().String()
-	l.Close() // nothing listens there
-	c, _ := newClient(t, rpc.ClientConfig{ServerName: "echo", Resolver: addr.Static(dead), FailFast: true,
+	l.Close()
+	return dead
+}
+
+// FailFast returns the outcome of the attempt under way, or at once the
+// last attempt's error: it never waits for the next attempt (an hour away
+// here). It used to wait for the next attempt when the call came just
+// after one had failed.
+func TestClientFailFast(t *testing.T) {
+	c, evs := newClient(t, rpc.ClientConfig{ServerName: "echo", Resolver: addr.Static(deadAddress(t)), FailFast: true,
 		RetryDelay: persistent.Constant(time.Hour)})
-	_, err = who.Call(patient(t), c, struct{}{})
-	if !errors.Is(err, syscall.ECONNREFUSED) || !strings.Contains(err.Error(), "persistent connection to echo") {
-		t.Fatalf("fail-fast call = %v, want connection refused from persistent connection to echo", err)
+	for i := range 3 { // the first may find the first attempt under way; the others find it failed
+		_, err := who.Call(patient(t), c, struct{}{})
+		var nc *rpc.NotConnectedError
+		if !errors.Is(err, syscall.ECONNREFUSED) || !errors.As(err, &nc) || !strings.Contains(err.Error(), "persistent connection to echo") {
+			t.Fatalf("fail-fast call %d = %v, want connection refused from persistent connection to echo", i, err)
+		}
+	}
+	awaitEvent(t, evs, event.FailedToConnect)
+	if _, err := who.Call(patient(t), c, struct{}{}); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("fail-fast call after the failure = %v", err)
+	}
+}
+
+// A call that waits for a connection and runs out of time says how the
+// last attempt failed, besides the deadline.
+func TestClientDeadlineWrapsTheLastConnectError(t *testing.T) {
+	c, evs := newClient(t, rpc.ClientConfig{ServerName: "echo", Resolver: addr.Static(deadAddress(t)),
+		RetryDelay: persistent.Constant(time.Hour)})
+	awaitEvent(t, evs, event.FailedToConnect)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := who.Call(ctx, c, struct{}{})
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, syscall.ECONNREFUSED) ||
+		!strings.Contains(err.Error(), "while not connected (last connection attempt: ") {
+		t.Fatalf("call = %v, want Canceled while not connected, with the last attempt's refusal", err)
+	}
+}
+
+// Client.Close is graceful: new calls fail at once (Unavailable, not run),
+// calls under way finish, then it closes.
+func TestClientCloseIsGraceful(t *testing.T) {
+	inHandler, release := make(chan struct{}), make(chan struct{})
+	hs := echoHandlers(nil)
+	blocks.Implement(hs, func(ctx context.Context, _ int) (string, error) {
+		close(inHandler)
+		<-release
+		return "finished", nil
+	})
+	address, _ := serve(t, rpc.Config{Handlers: hs})
+	c, _ := newClient(t, rpc.ClientConfig{ServerName: "blocks", Resolver: addr.Static(address)})
+	res := make(chan string, 1)
+	go func() {
+		r, err := blocks.Call(patient(t), c, 1)
+		if err != nil {
+			r = err.Error()
+		}
+		res <- r
+	}()
+	<-inHandler
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close(patient(t)) }()
+	ctx := patient(t)
+	for { // Close has started once new calls fail
+		_, err := echo.Call(ctx, c, Echo{})
+		if err != nil {
+			if rpc.ClassOf(err) != rpc.Unavailable || rpc.MayHaveRun(err) || !strings.Contains(err.Error(), "the client is closing") {
+				t.Fatalf("call on a closing client = %v", err)
+			}
+			break
+		}
+	}
+	if len(closed) != 0 {
+		t.Fatal("Close returned while a call was under way")
+	}
+	close(release)
+	if r := <-res; r != "finished" {
+		t.Fatalf("the call under way = %q", r)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Close = %v", err)
 	}
 }

@@ -46,8 +46,10 @@ type Config struct {
 	TLS *tls.Config
 
 	// MaxConcurrentHandlers bounds the calls and streams this side serves
-	// at once on one connection (default 1024). Past it, reading from the
-	// connection waits — pushing back on the peer.
+	// at once on one connection (default 1024). The peer learns it in the
+	// handshake and its callers wait for a slot; a call from a peer that
+	// sends past it anyway is refused without running, with an error of
+	// class ResourceExhausted.
 	MaxConcurrentHandlers int
 
 	// StreamWindow is how many bytes of items of one stream this side
@@ -59,12 +61,55 @@ type Config struct {
 	// 4 MiB); senders wait for room past it.
 	MaxQueuedBytes int
 
+	// MaxRequestBytes bounds the bytes of requests held by the calls and
+	// streams this side serves at once on one connection (default
+	// 16 MiB): a request is held from its arrival until its handler
+	// returns. The peer learns the bound in the handshake and its callers
+	// wait for room, as they wait for a handler slot; a call from a peer
+	// that sends past it anyway is refused without running, with an error
+	// of class ResourceExhausted. One request larger than the bound is
+	// accepted when nothing else is held.
+	MaxRequestBytes int
+
+	// The limits below apply to a Server, across all its connections; a
+	// connection made by Dial or NewConn ignores them.
+
+	// MaxConns bounds the connections a Server holds, handshakes included
+	// (default 1024). A connection accepted past it is closed at once,
+	// unread, and a warning is logged (at most once every 10 s, with the
+	// count of refusals in between).
+	MaxConns int
+
+	// MaxHandshakes bounds the handshakes in flight (default 128). A
+	// connection that arrives when that many are under way makes room by
+	// abandoning the oldest, so that peers that connect and say nothing
+	// cannot keep others out for a HandshakeTimeout; a warning is logged
+	// (at most once every 10 s).
+	MaxHandshakes int
+
+	// MaxServerBytes bounds the bytes a Server holds for what its peers
+	// send, across its connections (default 256 MiB): hellos being read,
+	// frames larger than a connection's 64 KiB read buffer being read, and
+	// requests held by handlers. A call that would go past it is refused
+	// without running, with an error of class ResourceExhausted; a
+	// handshake fails. Each connection also has its read buffer (64 KiB)
+	// and its write queue (MaxQueuedBytes) outside this bound.
+	MaxServerBytes int
+
 	// Clock times deadlines, heartbeats and the handshake; nil means the
 	// wall clock.
 	Clock clock.Clock
 
 	// Logger receives connection-level events; nil means none.
 	Logger *slog.Logger
+
+	// Interceptors wrap the calls, streams and one-way messages this side
+	// makes and serves.
+	Interceptors Interceptors
+
+	// Stats, if set, is told of every call, stream and one-way message,
+	// and of the connection's opening and closing.
+	Stats StatsHandler
 }
 
 // Defaults.
@@ -76,6 +121,10 @@ const (
 	DefaultMaxConcurrentHandlers = 1024
 	DefaultStreamWindow          = 64 << 10
 	DefaultMaxQueuedBytes        = 4 << 20
+	DefaultMaxRequestBytes       = 16 << 20
+	DefaultMaxConns              = 1024
+	DefaultMaxHandshakes         = 128
+	DefaultMaxServerBytes        = 256 << 20
 
 	maxMaxFrameSize = 1 << 30
 )
@@ -90,6 +139,10 @@ func DefaultConfig() Config {
 		MaxConcurrentHandlers: DefaultMaxConcurrentHandlers,
 		StreamWindow:          DefaultStreamWindow,
 		MaxQueuedBytes:        DefaultMaxQueuedBytes,
+		MaxRequestBytes:       DefaultMaxRequestBytes,
+		MaxConns:              DefaultMaxConns,
+		MaxHandshakes:         DefaultMaxHandshakes,
+		MaxServerBytes:        DefaultMaxServerBytes,
 	}
 }
 
@@ -104,6 +157,10 @@ func (c *Config) Validate() error {
 	setDefault(&c.MaxConcurrentHandlers, d.MaxConcurrentHandlers)
 	setDefault(&c.StreamWindow, d.StreamWindow)
 	setDefault(&c.MaxQueuedBytes, d.MaxQueuedBytes)
+	setDefault(&c.MaxRequestBytes, d.MaxRequestBytes)
+	setDefault(&c.MaxConns, d.MaxConns)
+	setDefault(&c.MaxHandshakes, d.MaxHandshakes)
+	setDefault(&c.MaxServerBytes, d.MaxServerBytes)
 	c.Clock = clock.Or(c.Clock)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -115,8 +172,9 @@ func (c *Config) Validate() error {
 	if c.HeartbeatInterval > 0 && c.HeartbeatTimeout < c.HeartbeatInterval {
 		errs = append(errs, fmt.Errorf("HeartbeatTimeout %v is shorter than HeartbeatInterval %v", c.HeartbeatTimeout, c.HeartbeatInterval))
 	}
-	if c.HandshakeTimeout < 0 || c.MaxConcurrentHandlers < 0 || c.StreamWindow < 0 || c.MaxQueuedBytes < 0 {
-		errs = append(errs, errors.New("negative HandshakeTimeout, MaxConcurrentHandlers, StreamWindow or MaxQueuedBytes"))
+	if c.HandshakeTimeout < 0 || c.MaxConcurrentHandlers < 0 || c.StreamWindow < 0 || c.MaxQueuedBytes < 0 ||
+		c.MaxRequestBytes < 0 || c.MaxConns < 0 || c.MaxHandshakes < 0 || c.MaxServerBytes < 0 {
+		errs = append(errs, errors.New("a negative timeout or limit"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("rpc: invalid config: %w", err)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,7 +37,8 @@ type Conn struct {
 	peerMenu map[methodKey]uint64 // the peer's methods, to their index
 	peerMax  int                  // the peer's maximum frame size
 	window   int                  // the peer's stream window
-	slots    chan struct{}        // one per call or stream the peer will serve at once
+	quota    quota                // our calls and streams the peer serves at once, and their bytes
+	shared   *budget              // the server's bound on bytes held, or nil
 	br       *bufio.Reader
 	w        *batch.Writer
 	log      *slog.Logger
@@ -44,16 +46,46 @@ type Conn struct {
 	ctx    context.Context // one-way handlers' context; ends at close
 	cancel context.CancelFunc
 
+	// What calls, streams and one-way messages go through: the
+	// interceptors around this side's own work (built once, at the
+	// handshake). unaries[i] and streamed[i] are for menu[i].
+	invoker  Invoker
+	streamer Streamer
+	unaries  []UnaryHandler
+	streamed []StreamHandler
+
+	nextID atomic.Uint64 // the last id of a call or stream we opened
+	epoch  time.Time     // when the connection opened, on cfg.Clock: stats time from it
+
+	// frameCharge is what the frame being handled took from shared (the
+	// reader goroutine's own): a handler that keeps the frame takes it
+	// over, else it is given back once the frame is handled.
+	frameCharge int
+
+	// stamp is when the frames being handled arrived, as an offset from
+	// epoch: taken once per read from the socket, when there is a
+	// StatsHandler (the reader goroutine's own).
+	stamp time.Duration
+
 	mu        sync.Mutex
-	nextID    uint64
 	calls     map[uint64]*call         // our calls awaiting their reply
 	freeCalls []*call                  // answered calls, for reuse
 	streams   map[uint64]*clientStream // streams we opened
 	served    map[uint64]*served       // calls and streams we are serving
 	closing   *ClosedError             // set when either side started closing
 	closed    *ClosedError             // set when the connection is closed
+	held      int                      // request bytes held by what we serve (MaxRequestBytes)
 	inflight  int                      // calls, streams and handlers under way
-	idle      chan struct{}            // closed when inflight drops to 0, if someone waits
+	idle      chan struct{}            // closed when inflight drops to 0 or the peer drained, if someone waits
+
+	// The drain that lets a graceful close fail no call (protocol 2): once
+	// a side is closing, it tells the peer "drained" when every call and
+	// stream it had admitted is queued; the side that closes waits for the
+	// peer's drained as well as for the work under way. Every call the
+	// peer sent before is then either served or refused unrun.
+	sending     int  // openings admitted and not yet queued
+	drainSent   bool // we told the peer we start nothing more
+	peerDrained bool // the peer told us
 
 	done    chan struct{} // closed when the reader, writer and heartbeat have stopped
 	heard   atomic.Bool   // a frame arrived since the last heartbeat tick
@@ -71,19 +103,18 @@ func NewConn(ctx context.Context, nc net.Conn, cfg Config) (*Conn, error) {
 	}
 	ctx, stop := handshakeContext(ctx, &cfg)
 	defer stop()
-	return newConn(ctx, nc, cfg, "rpc connection with")
+	return newConn(ctx, nc, cfg, "rpc connection with", nil)
 }
 
-// newConn runs the handshake within ctx, which carries its timeout.
-
-func newConn(ctx context.Context, nc net.Conn, cfg Config, how string) (*Conn, error) {
+// newConn runs the handshake within ctx, which carries its timeout. shared
+// is the server's bound on bytes held, or nil.
+func newConn(ctx context.Context, nc net.Conn, cfg Config, how string, shared *budget) (*Conn, error) {
 	if err := cfg.Validate(); err != nil {
 		nc.Close()
 		return nil, err
 	}
 	menu := cfg.Handlers.menu()
-	br := bufio.NewReaderSize(nc, 64<<10)
-	peer, err := handshake(ctx, nc, br, &cfg, menu)
+	peer, err := handshake(ctx, nc, &cfg, menu, shared)
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -101,12 +132,14 @@ func newConn(ctx context.Context, nc net.Conn, cfg Config, how string) (*Conn, e
 		peerMenu: make(map[methodKey]uint64, len(peer.menu)),
 		peerMax:  int(min(peer.maxFrame, maxMaxFrameSize)),
 		window:   int(min(peer.window, 1<<30)),
-		slots:    make(chan struct{}, min(peer.maxConcurrent, 1<<20)),
-		br:       br,
+		quota:    quota{maxCount: int(min(peer.maxConcurrent, 1<<20)), maxBytes: int(min(peer.maxRequest, 1<<40))},
+		shared:   shared,
+		br:       bufio.NewReaderSize(nc, readBufferSize),
 		calls:    make(map[uint64]*call),
 		streams:  make(map[uint64]*clientStream),
 		served:   make(map[uint64]*served),
 		done:     make(chan struct{}),
+		epoch:    cfg.Clock.Now(),
 		peer: Peer{
 			Identification: peer.ident,
 			Protocol:       version,
@@ -128,13 +161,56 @@ func newConn(ctx context.Context, nc net.Conn, cfg Config, how string) (*Conn, e
 	}
 	c.log = cfg.Logger.With("conn", c.desc)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.ctx = &connCtx{Context: c.ctx, peer: &c.peer}
+	c.intercept()
 	c.w = batch.NewWriter(nc, cfg.MaxQueuedBytes, func(err error) {
 		c.shutdown(&ClosedError{Reason: "write failed: " + err.Error()}, false)
 	})
 	c.workers.c = c
 	go c.readLoop()
 	c.beat.start(c)
+	if h := cfg.Stats; h != nil {
+		h.HandleConn(ConnEvent{Conn: c})
+	}
 	return c, nil
+}
+
+// intercept builds the chains of interceptors around this side's calls and
+// handlers.
+func (c *Conn) intercept() {
+	ics := &c.cfg.Interceptors
+	c.invoker, c.streamer = c.invokeOnce, c.openStreamOnce
+	if len(ics.UnaryClient) > 0 {
+		c.invoker = chainUnaryClient(ics.UnaryClient, c.invoker)
+	}
+	if len(ics.StreamClient) > 0 {
+		c.streamer = chainStreamClient(ics.StreamClient, c.streamer)
+	}
+	c.unaries = make([]UnaryHandler, len(c.menu))
+	c.streamed = make([]StreamHandler, len(c.menu))
+	for i, h := range c.menu {
+		c.unaries[i], c.streamed[i] = h.call, h.stream
+		if h.call != nil && len(ics.Unary) > 0 {
+			c.unaries[i] = chainUnaryServer(ics.Unary, &h.info, h.call)
+		}
+		if h.stream != nil && len(ics.Stream) > 0 {
+			c.streamed[i] = chainStreamServer(ics.Stream, &h.info, h.stream)
+		}
+	}
+}
+
+// connCtx is the connection's context, which one-way handlers get: it
+// carries the peer.
+type connCtx struct {
+	context.Context
+	peer *Peer
+}
+
+func (c *connCtx) Value(key any) any {
+	if _, ok := key.(peerKey); ok {
+		return c.peer
+	}
+	return c.Context.Value(key)
 }
 
 // String returns the connection's description.
@@ -177,8 +253,6 @@ func (c *Conn) Err() error {
 	return c.closed
 }
 
-func (c *Conn) conn(context.Context) (*Conn, error) { return c, nil }
-
 // Close closes the connection gracefully with the reason "Close called";
 // see CloseWithReason.
 func (c *Conn) Close() error {
@@ -199,20 +273,22 @@ func (c *Conn) CloseWithReason(ctx context.Context, reason string) error {
 		c.closing = &ClosedError{Reason: reason}
 		c.mu.Unlock()
 		c.sendControl(kindCloseStarted, reason)
-	} else {
-		c.mu.Unlock()
+		c.mu.Lock()
+		c.maybeDrainedLocked()
 	}
+	c.mu.Unlock()
 	err := c.drain(ctx)
 	c.shutdown(&ClosedError{Reason: reason}, true)
 	<-c.done
 	return err
 }
 
-// drain waits until nothing is under way, or ctx ends.
+// drain waits until nothing is under way and the peer has drained (if it
+// speaks protocol 2), or ctx ends.
 func (c *Conn) drain(ctx context.Context) error {
 	for {
 		c.mu.Lock()
-		if c.inflight == 0 || c.closed != nil {
+		if c.inflight == 0 && (c.peerDrained || c.peer.Protocol < 2) || c.closed != nil {
 			c.mu.Unlock()
 			return nil
 		}
@@ -234,11 +310,28 @@ func (c *Conn) drain(ctx context.Context) error {
 func (c *Conn) addInflight(n int) {
 	c.mu.Lock()
 	c.inflight += n
-	if c.inflight == 0 && c.idle != nil {
+	if c.inflight == 0 {
+		c.wakeLocked()
+	}
+	c.mu.Unlock()
+}
+
+// wakeLocked wakes drain.
+func (c *Conn) wakeLocked() {
+	if c.idle != nil {
 		close(c.idle)
 		c.idle = nil
 	}
-	c.mu.Unlock()
+}
+
+// maybeDrainedLocked tells the peer that we start no more calls or
+// streams, once we are closing and every one admitted is queued.
+func (c *Conn) maybeDrainedLocked() {
+	if c.closing == nil || c.drainSent || c.sending > 0 || c.closed != nil || c.peer.Protocol < 2 {
+		return
+	}
+	c.drainSent = true
+	c.sendSmall(kindDrained)
 }
 
 // sendControl queues a frame with one string field, best effort and
@@ -284,7 +377,11 @@ func (c *Conn) shutdown(err *ClosedError, tell bool) {
 	c.nc.Close() // ends the reader, which finishes up
 	c.w.Close()
 	for _, cl := range calls {
-		cl.finish(nil, err)
+		if cl.abandoned { // calls is ours alone now: no one else reads it
+			c.recycle(cl)
+		} else {
+			cl.finish(nil, err, true) // sent, and never answered
+		}
 	}
 	for _, st := range streams {
 		st.over(err, err)
@@ -321,45 +418,47 @@ func (c *Conn) readLoop() {
 	c.mu.Unlock()
 	c.shutdown(reason, false)
 	<-c.w.Done()
+	if h := c.cfg.Stats; h != nil { // before Done: whoever waits for it finds the event told
+		h.HandleConn(ConnEvent{Conn: c, Closed: true, Err: c.Err()})
+	}
 	close(c.done)
 }
+
+// readBufferSize is the size of a connection's read buffer: frames up to
+// it are handled in place; larger ones are read into a buffer of their own.
+const readBufferSize = 64 << 10
 
 // read reads and handles frames until an error.
 func (c *Conn) read() error {
 	var hdr [headerLen]byte
-	var big []byte
+	stats := c.cfg.Stats != nil
 	for {
+		fresh := stats && c.br.Buffered() == 0 // this read goes to the socket
 		if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
 			return err
+		}
+		if fresh {
+			c.stamp = c.now()
 		}
 		c.heard.Store(true)
 		n := int(binary.BigEndian.Uint32(hdr[:]))
 		if n > c.cfg.MaxFrameSize {
-			if err := c.oversized(n); err != nil {
+			if err := c.refuseFrame(n, &TooLargeError{Size: n, Max: c.cfg.MaxFrameSize}); err != nil {
 				return err
 			}
 			continue
 		}
-		var b []byte
 		if n <= c.br.Size() {
-			var err error
-			if b, err = c.br.Peek(n); err != nil {
+			b, err := c.br.Peek(n)
+			if err != nil {
 				return err
 			}
-		} else {
-			if cap(big) < n {
-				big = make([]byte, n)
-			}
-			b = big[:n]
-			if _, err := io.ReadFull(c.br, b); err != nil {
+			if err := c.handle(b); err != nil {
 				return err
 			}
-		}
-		if err := c.handle(b); err != nil {
-			return err
-		}
-		if n <= c.br.Size() {
 			c.br.Discard(n)
+		} else if err := c.readLarge(n); err != nil {
+			return err
 		}
 		if c.br.Buffered() == 0 {
 			// The frames read so far have readied callers or workers. Let
@@ -371,31 +470,65 @@ func (c *Conn) read() error {
 	}
 }
 
-// oversized deals with a frame of n bytes, over our maximum: it reads the
-// kind and id from its start, skips the rest, and fails that one call or
-// stream with a *TooLargeError; the connection stays up.
-func (c *Conn) oversized(n int) error {
+// readLarge reads and handles a frame of n bytes, larger than the read
+// buffer, into a buffer that grows as its bytes arrive (never by what the
+// header announced) and whose bytes are taken from the server's bound. If
+// the server holds too much to take them, the rest of the frame is skipped
+// and the call or stream it belongs to fails with ErrResourceExhausted.
+func (c *Conn) readLarge(n int) error {
+	head, err := c.br.Peek(min(n, 32)) // the kind and id, for a refusal
+	if err != nil {
+		return err
+	}
+	head = slices.Clone(head)
+	b, err := readGrowing(c.br, n, c.shared)
+	c.frameCharge = cap(b)
+	defer func() {
+		c.shared.give(c.frameCharge)
+		c.frameCharge = 0
+	}()
+	if err == errServerBusy {
+		if _, err := c.br.Discard(n - len(b)); err != nil {
+			return err
+		}
+		return c.refused(head, n, resourceExhausted("the server holds as many bytes as it may"))
+	}
+	if err != nil {
+		return err
+	}
+	return c.handle(b)
+}
+
+// refuseFrame skips a frame of n bytes that will not be handled, and fails
+// the call or stream it belongs to with cause.
+func (c *Conn) refuseFrame(n int, cause error) error {
 	head, _ := c.br.Peek(min(n, 32))
-	r := body{b: head}
-	k, id := kind(r.uint()), r.uint()
+	head = slices.Clone(head)
 	if _, err := c.br.Discard(n); err != nil {
 		return err
 	}
+	return c.refused(head, n, cause)
+}
+
+// refused fails the call or stream that a skipped frame of n bytes, which
+// began with head, belonged to; the connection stays up.
+func (c *Conn) refused(head []byte, n int, cause error) error {
+	r := body{b: head}
+	k, id := kind(r.uint()), r.uint()
 	if r.err != nil {
-		return protocolError("a frame of %d bytes (maximum %d) that is not even well formed", n, c.cfg.MaxFrameSize)
+		return protocolError("a frame of %d bytes that is not even well formed", n)
 	}
-	tooLarge := &TooLargeError{Size: n, Max: c.cfg.MaxFrameSize}
 	switch k {
 	case kindCall, kindStreamOpen:
-		c.replyError(id, k == kindStreamOpen, codeTooLarge, tooLarge.Error(), n, c.cfg.MaxFrameSize)
+		c.replyFailure(id, k == kindStreamOpen, cause)
 	case kindReply:
-		c.finishCall(id, nil, tooLarge)
+		c.finishCall(id, nil, cause, true)
 	case kindStreamItemBk:
-		c.failStream(id, tooLarge)
+		c.failStream(id, cause)
 	case kindStreamItem:
-		c.cancelServed(id, tooLarge)
+		c.cancelServed(id, cause)
 	default:
-		c.log.Warn("dropped an oversized frame", "kind", k.String(), "size", n, "max", c.cfg.MaxFrameSize)
+		c.log.Warn("dropped a frame", "kind", k.String(), "size", n, "err", cause)
 	}
 	return nil
 }
@@ -408,37 +541,64 @@ func (c *Conn) handle(b []byte) error {
 	case kindReply:
 		id := r.uint()
 		if r.err == nil {
-			c.finishCall(id, r.rest(), nil)
+			c.finishCall(id, r.rest(), nil, true)
 		}
 	case kindError:
 		id, code := r.uint(), r.uint()
 		msg := r.str(c.cfg.MaxFrameSize)
-		var size, max uint64
-		if code == codeTooLarge {
+		var size, max, class uint64
+		if code == codeTooLarge || code == codeResponseTooLarge {
 			size, max = r.uint(), r.uint()
 		}
-		if r.err == nil {
-			c.finishCall(id, nil, remoteError(code, msg, size, max))
+		if code == codeApplication && len(r.b) > 0 {
+			class = r.uint()
 		}
-	case kindCall:
+		if r.err == nil {
+			err, ran := c.remoteError(code, msg, size, max, class)
+			c.finishCall(id, nil, err, ran)
+		}
+	case kindCall, kindCallMD:
 		id, idx, timeout := r.uint(), r.uint(), r.uint()
-		if r.err == nil {
-			c.serveCall(id, idx, timeout, r.rest())
+		var md Metadata
+		if k == kindCallMD {
+			md = r.metadata()
 		}
-	case kindOneWay:
+		if r.err == nil {
+			c.serveCall(id, idx, timeout, md, r.rest())
+		}
+	case kindOneWay, kindOneWayMD:
 		idx := r.uint()
-		if r.err == nil {
-			c.serveOneWay(idx, r.rest())
+		var md Metadata
+		if k == kindOneWayMD {
+			md = r.metadata()
 		}
+		if r.err == nil {
+			c.serveOneWay(idx, md, r.rest())
+		}
+	case kindTrailer:
+		id := r.uint()
+		md := r.metadata()
+		if r.err == nil {
+			c.receiveTrailer(id, md)
+		}
+	case kindDrained:
+		c.mu.Lock()
+		c.peerDrained = true
+		c.wakeLocked()
+		c.mu.Unlock()
 	case kindCancel:
 		id := r.uint()
 		if r.err == nil {
 			c.cancelServed(id, context.Canceled)
 		}
-	case kindStreamOpen:
+	case kindStreamOpen, kindStreamOpenMD:
 		id, idx, timeout := r.uint(), r.uint(), r.uint()
+		var md Metadata
+		if k == kindStreamOpenMD {
+			md = r.metadata()
+		}
 		if r.err == nil {
-			c.serveStream(id, idx, timeout, r.rest())
+			c.serveStream(id, idx, timeout, md, r.rest())
 		}
 	case kindStreamItem, kindStreamEnd, kindStreamCredit:
 		id := r.uint()
@@ -470,6 +630,7 @@ func (c *Conn) handle(b []byte) error {
 			if c.closing == nil {
 				c.closing = &ClosedError{Reason: reason, Remote: true}
 			}
+			c.maybeDrainedLocked()
 			c.mu.Unlock()
 		}
 	case kindClose:
@@ -486,20 +647,33 @@ func (c *Conn) handle(b []byte) error {
 	return nil
 }
 
-// remoteError turns an error frame into the caller's error.
-func remoteError(code uint64, msg string, size, max uint64) error {
+// remoteError turns an error frame into the caller's error, and says
+// whether the call may have run: not if the peer refused it.
+func (c *Conn) remoteError(code uint64, msg string, size, max, class uint64) (error, bool) {
 	switch code {
 	case codeUnknownMethod:
-		return fmt.Errorf("%w: %s", ErrUnknownMethod, msg)
+		return fmt.Errorf("%w: %s", ErrUnknownMethod, msg), false
 	case codeTooLarge:
-		return &TooLargeError{Size: int(size), Max: int(max), Remote: true}
+		// From a peer of protocol 1, the response may have been too large,
+		// after the handler ran.
+		return &TooLargeError{Size: int(size), Max: int(max), Remote: true}, c.peer.Protocol < 2
+	case codeResponseTooLarge:
+		return &TooLargeError{Size: int(size), Max: int(max), Remote: true}, true
 	case codePanic:
-		return &RemoteError{Message: msg, Panic: true}
+		return &RemoteError{Message: msg, Panic: true, Class: Internal}, true
 	case codeClosing:
-		return &ClosedError{Reason: msg, Remote: true}
+		return &ClosedError{Reason: msg, Remote: true}, false
 	case codeCanceled:
-		return fmt.Errorf("%w (%s)", context.Canceled, msg)
+		return fmt.Errorf("%w (%s)", context.Canceled, msg), true
+	case codeResourceExhausted:
+		return fmt.Errorf("%w: %s", ErrResourceExhausted, msg), false
+	case codeBadRequest:
+		return fmt.Errorf("%w: %s", ErrBadRequest, msg), false
 	default:
-		return &RemoteError{Message: msg}
+		cl := Class(class)
+		if cl == OK || cl > Unauthenticated {
+			cl = Unknown
+		}
+		return &RemoteError{Message: msg, Class: cl}, true
 	}
 }

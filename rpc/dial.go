@@ -38,7 +38,7 @@ func Dial(ctx context.Context, dial Dialer, network, address string, cfg Config)
 		}
 		nc = tc
 	}
-	return newConn(ctx, nc, cfg, "rpc connection to")
+	return newConn(ctx, nc, cfg, "rpc connection to", nil)
 }
 
 // errHandshakeTimeout is the cause of a context ended by the handshake

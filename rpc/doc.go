@@ -1,9 +1,10 @@
 // Package rpc is a fast, multiplexed request/response protocol for service
 // clients that must stay connected: one connection carries many concurrent
 // calls, one-way messages and streams, in both directions, with heartbeats,
-// deadlines that travel, graceful close and strict limits. Client keeps a
-// connection up to a service that may move between hosts (package
-// persistent).
+// deadlines that travel, metadata, graceful close and strict limits. Client
+// keeps connections up to a service that may move between hosts (package
+// persistent), spreads calls over replicas and retries what is safe to
+// retry.
 //
 // # Model
 //
@@ -16,20 +17,82 @@
 //
 // A side that implements them registers them in a Handlers set, its menu;
 // the other calls them: Echo.Call(ctx, conn, req). A *Conn is symmetric —
-// either end may serve and call — and a *Client (a persistent connection)
-// can be called just like one. Messages are msgpack
-// (github.com/vmihailenco/msgpack/v5): any type it encodes will do; a type
-// implementing msgpack.CustomEncoder and CustomDecoder takes a fast path
-// without reflection.
+// either end may serve and call — and a *Client can be called just like
+// one. A Server accepts connections and serves its menu on each. Messages
+// are msgpack (github.com/vmihailenco/msgpack/v5): any type it encodes will
+// do; a type implementing msgpack.CustomEncoder and CustomDecoder takes a
+// fast path without reflection.
 //
 // Calls honour their context: cancelling it fails the call at once and
 // cancels the handler's context at the peer; its deadline travels with the
 // call and runs on the peer's clock. An unknown method or version, a
 // handler's error or panic, and a message over the maximum size fail that
-// call only, with a typed error; the connection stays up. Errors are *Error
-// values naming the connection and the method, around causes that work
-// with errors.Is and errors.As: ErrUnknownMethod, *RemoteError,
-// *TooLargeError, *ClosedError (ErrClosed), context errors.
+// call only; the connection stays up.
+//
+// # Interceptors and metadata
+//
+// Config.Interceptors wrap, in order, the calls, streams and one-way
+// messages a side makes (UnaryClient, StreamClient) and serves (Unary,
+// Stream): for authentication, logging, validation, metrics. A call
+// carries headers, which the caller adds to its context (WithHeader) and a
+// handler or server interceptor reads (HeaderFromContext), and returns a
+// trailer, which the handler sets (SetTrailer) and the caller receives
+// (ReceiveTrailer, ClientStream.Trailer). Metadata is bounded
+// (MaxMetadataSize). A handler's context also says who called:
+// PeerFromContext gives the peer's address and what it said about itself
+// in the handshake (its identification; with TLS, the connection's
+// certificates are checked by Config.TLS and ValidatePeer).
+//
+// Config.Stats, a StatsHandler, is told of every call's beginning and end
+// (method, sizes, duration, error class) and of connections opening and
+// closing; it costs nothing when it does nothing, so it can stay on. The
+// module github.com/tetherkit/tether/otel turns it into OpenTelemetry
+// traces and metrics, with W3C trace context carried in the headers.
+//
+// # Errors
+//
+// The error of a call is an *Error naming the connection and the method,
+// around a cause that works with errors.Is and errors.As (ErrUnknownMethod,
+// *RemoteError, *TooLargeError, *ClosedError, *NotConnectedError,
+// ErrResourceExhausted, context errors …). Every error has a Class, as
+// gRPC's status codes do — ClassOf(err): Unavailable, DeadlineExceeded,
+// Canceled, Unimplemented, InvalidArgument, ResourceExhausted, Internal,
+// Unknown, and the classes a handler gives its errors with WithClass — and
+// says whether the call may have run at the peer: MayHaveRun(err) is false
+// only when it certainly did not (never sent, or refused before its
+// handler ran), so that it can be sent again whatever it does.
+//
+// # Clients, balancing and retries
+//
+// A Client keeps a connection to the service up: it resolves an address
+// before every attempt (package addr: a list of replicas, DNS, a catalog
+// file), reconnects with a randomized delay, and fails over. Calls wait for
+// a connection within their context; a call that runs out of time while
+// there is none says how the last attempt failed (*NotConnectedError).
+// With ClientConfig.FailFast a call that finds no connection fails at once
+// with the last attempt's error, waiting only for an attempt under way,
+// never for a retry. With ClientConfig.Replicas the client keeps one
+// connection to each of several replicas, each to an address no other
+// holds, and sends calls round-robin to those that are up; a replica that
+// comes back gets its share again.
+//
+// A call that did not run for want of a usable connection — its
+// connection was closing, or closed before the call was sent — is sent on
+// the next connection, within its context, without the caller seeing it.
+// Methods that may run more than once (idempotent ones) can be given a
+// RetryPolicy (ClientConfig.Retry): attempts, backoff (backoff/v4) on the
+// injected clock, and the classes that are retried.
+//
+// # Graceful close
+//
+// Conn.CloseWithReason, Server.Close and Client.Close let what is under way
+// finish within their context, and fail no call that they could spare: a
+// side that closes tells its peer, which stops starting calls on the
+// connection and says "drained" once every call it started is sent; the
+// closing side waits for that before it closes, serving what came before
+// and refusing (unrun) what came after, and a Client sends the refused
+// calls to another connection. So a server replica that is stopped with a
+// grace period (on SIGTERM, say) drops no call of its clients.
 //
 // # Performance
 //
@@ -38,19 +101,38 @@
 // share system calls. Calls are served by a per-connection pool of worker
 // goroutines; one-way messages are handled on the reader, in order. Frames
 // are encoded into pooled buffers, and payloads are decoded straight from
-// the read buffer. See the benchmarks in bench/ for figures next to grpc-go,
-// net/rpc and NATS measured in the same run.
+// the read buffer. The benchmarks in the repository's bench directory
+// measure it next to grpc-go, net/rpc and NATS in the same run.
 //
 // # Limits
 //
-// Every frame received is bounded by Config.MaxFrameSize; payloads are
-// checked to be well-formed msgpack whose declared lengths fit the frame
-// before they are decoded (msgpack's own decoder allocates by declared
-// length). The write queue (MaxQueuedBytes), the handlers running at once
-// (MaxConcurrentHandlers, announced to the peer, whose callers wait for a
-// slot) and each stream's buffer (StreamWindow bytes, flow controlled) are
-// bounded. The handshake has a timeout. A peer that breaks the protocol
-// loses its connection and nothing else.
+// Everything a peer can make this side hold is bounded, and every bound
+// has a policy for when it is reached:
+//
+//   - Every frame received is bounded by Config.MaxFrameSize (past it, that
+//     call or stream fails with a *TooLargeError; the connection stays
+//     up), and is read into memory as its bytes arrive, never by what its
+//     header announces. Payloads are checked to be well-formed msgpack
+//     whose declared lengths fit the frame before they are decoded
+//     (msgpack's own decoder allocates by declared length).
+//   - The calls and streams one side serves at once on a connection
+//     (MaxConcurrentHandlers) and the bytes of requests they hold
+//     (MaxRequestBytes) are announced in the hello; the peer's callers
+//     wait in turn for room, holding their share until the handler has
+//     returned, even when they gave up first. A peer that sends past them
+//     anyway has those calls refused without running
+//     (ErrResourceExhausted).
+//   - A Server bounds its connections (MaxConns: past it a connection is
+//     closed unread), its handshakes in flight (MaxHandshakes: a new one
+//     abandons the oldest, so silent peers cannot keep others out) and the
+//     bytes it holds for all its peers (MaxServerBytes: hellos and large
+//     frames being read, requests held by handlers; past it a call is
+//     refused without running). Each logs a warning when it bites, at most
+//     once every 10 s.
+//   - The write queue (MaxQueuedBytes; senders wait for room) and each
+//     stream's buffer (StreamWindow bytes, flow controlled) are bounded.
+//   - The handshake has a timeout. A peer that breaks the protocol loses
+//     its connection and nothing else.
 //
 // # Heartbeats
 //
@@ -70,10 +152,11 @@
 // value). Both sides send a hello first, then anything:
 //
 //	1  hello          "tether-rpc", [versions], identification, [[name, version, kind]…],
-//	                  max frame size, stream window (bytes), max concurrent handlers
+//	                  max frame size, stream window (bytes), max concurrent handlers,
+//	                  max request bytes
 //	2  call           id, method, timeout µs (0: none), payload
 //	3  reply          id, payload
-//	4  error          id, code, message [, size, max when code is "too large"]
+//	4  error          id, code, message [, size, max when the code is 4 or 9] [, class when it is 1]
 //	5  one-way        method, payload
 //	6  cancel         id
 //	7  stream open    id, method, timeout µs, payload
@@ -87,11 +170,26 @@
 //	15 close started  reason               make no new calls; calls under way may finish
 //	16 close          reason               closing now
 //
-// The protocol version is the highest both hellos list (this is version
-// 1). A method is named on the wire by its index in the receiver's menu,
-// which the caller learned from the hello; ids are chosen by whoever starts
-// the call or stream. A hello may carry fields after the ones above; a
-// reader ignores what it does not know. Error codes: 1 the handler failed,
-// 2 unknown method, 3 the handler panicked, 4 too large, 5 undecodable
-// request, 6 closing, 7 cancelled.
+// Version 2 adds:
+//
+//	17 call           id, method, timeout µs, metadata, payload
+//	18 stream open    id, method, timeout µs, metadata, payload
+//	19 trailer        id, metadata         precedes the reply, error or stream end of id
+//	20 one-way        method, metadata, payload
+//	21 drained        after a close started (by either side): the sender starts no more
+//	                  calls or streams on this connection
+//
+// Metadata is a msgpack map of strings to strings, its keys in order. The
+// protocol version is the highest both hellos list (1 or 2); the frames of
+// a version are sent only to a peer that speaks it, so a version 1 peer
+// sees version 1 exactly (without metadata, and without the drained
+// handshake). A method is named on the wire by its index in the receiver's
+// menu, which the caller learned from the hello; ids are chosen by whoever
+// starts the call or stream. A hello may carry fields after the ones above;
+// a reader ignores what it does not know. Error codes: 1 the handler failed
+// (with a class, version 2), 2 unknown method, 3 the handler panicked, 4
+// too large (a request, unrun; from a version 1 peer, possibly a
+// response), 5 undecodable request, 6 closing, 7 cancelled, 8 refused: it
+// would pass a limit, 9 the response was too large (version 2). Codes 2, 4
+// (version 2), 5, 6 and 8 say the handler did not run.
 package rpc

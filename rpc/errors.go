@@ -20,16 +20,45 @@ var (
 	ErrProtocol = errors.New("protocol error")
 	// ErrHandshake: the handshake failed; there is no connection.
 	ErrHandshake = errors.New("handshake failed")
+	// ErrResourceExhausted: the peer refused the call without running it,
+	// because serving it would take the peer past one of its limits
+	// (MaxConcurrentHandlers, MaxRequestBytes, MaxServerBytes).
+	ErrResourceExhausted = errors.New("resource exhausted")
+	// ErrBadRequest: the peer could not decode the request, and did not
+	// run the handler.
+	ErrBadRequest = errors.New("bad request")
 )
 
+// errEncode is the cause of a message that could not be encoded.
+var errEncode = errors.New("cannot encode")
+
 // Error is the error of an RPC: the connection and method it concerns,
-// around the cause. Causes include *RemoteError (the handler failed),
-// *TooLargeError, *ClosedError, ErrUnknownMethod and context errors.
+// its class and whether it may have run, around the cause. Causes include
+// *RemoteError (the handler failed), *TooLargeError, *ClosedError,
+// *NotConnectedError, ErrUnknownMethod, ErrResourceExhausted,
+// ErrBadRequest and context errors.
 type Error struct {
 	Conn    string // the connection's description, e.g. "rpc connection to 10.0.0.7:4000"
 	Method  string
 	Version int
 	Err     error
+
+	// Class sorts the error: see Class and ClassOf.
+	Class Class
+	// MayHaveRun is false when the call certainly did not run at the
+	// peer: see the function MayHaveRun.
+	MayHaveRun bool
+}
+
+// newError wraps err, the failure of a call of info over the connection
+// (or client) desc, unless it is an *Error already. ran says whether the
+// call may have run.
+func newError(desc string, info *MethodInfo, err error, ran bool) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return &Error{Conn: desc, Method: info.Name, Version: info.Version, Err: err, Class: classify(err), MayHaveRun: ran}
 }
 
 // Error returns "rpc METHOD vVERSION on CONN: CAUSE".
@@ -41,10 +70,12 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // RemoteError is a failure reported by the peer's handler: the error it
-// returned, as text, or the panic it raised.
+// returned, as text, with its class (see WithClass), or the panic it
+// raised (class Internal).
 type RemoteError struct {
 	Message string
 	Panic   bool // the handler panicked
+	Class   Class
 }
 
 // Error returns "remote error: MESSAGE", or says the handler panicked.
@@ -60,6 +91,8 @@ func (e *RemoteError) Error() string {
 type TooLargeError struct {
 	Size, Max int
 	Remote    bool // the peer reported it, rather than this side
+
+	response bool // a handler's response: the handler ran
 }
 
 // Error returns the sizes.
@@ -96,4 +129,18 @@ func protocolError(format string, args ...any) error {
 // handshakeError is a failed handshake.
 func handshakeError(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrHandshake, fmt.Sprintf(format, args...))
+}
+
+// refusal is a call or stream this side refused without running it: the
+// error frame's code and message.
+type refusal struct {
+	code uint64
+	msg  string
+}
+
+func (e *refusal) Error() string { return e.msg }
+
+// resourceExhausted refuses a call that would take this side past a limit.
+func resourceExhausted(format string, args ...any) error {
+	return &refusal{code: codeResourceExhausted, msg: fmt.Sprintf(format, args...)}
 }

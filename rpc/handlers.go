@@ -1,7 +1,6 @@
 package rpc
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -23,23 +22,22 @@ const (
 	streamHandler
 )
 
-var handlerKindNames = [...]string{"method", "one-way", "stream"}
-
 // handler is one implemented method, behind a type-erased interface that
 // the generic method types fill in.
 type handler struct {
-	key  methodKey
+	info MethodInfo
 	kind handlerKind
 
-	// unary decodes the request from payload, runs the user's function and
-	// encodes the response as f's payload.
-	unary func(ctx context.Context, payload []byte, f *frame) error
-	// oneWay decodes the message and runs the user's function.
-	oneWay func(ctx context.Context, payload []byte) error
-	// stream decodes the first request and runs the user's function with
-	// the stream.
-	stream func(ctx context.Context, payload []byte, st *serverStream) error
+	// decode decodes a request (or message) into a new value of the
+	// method's type, and returns a pointer to it.
+	decode func(payload []byte) (any, error)
+	// call runs the user's function for a call or a one-way message.
+	call UnaryHandler
+	// stream runs the user's function for a stream.
+	stream StreamHandler
 }
+
+func (h *handler) key() methodKey { return methodKey{h.info.Name, h.info.Version} }
 
 // Handlers is a set of method implementations: what one side of a
 // connection serves, announced to the peer as its menu in the handshake.
@@ -60,7 +58,7 @@ func (hs *Handlers) add(h *handler) {
 	if hs.byKey == nil {
 		hs.byKey = make(map[methodKey]*handler)
 	}
-	hs.byKey[h.key] = h
+	hs.byKey[h.key()] = h
 }
 
 // menu returns the implemented methods in a fixed order (by name, then
@@ -76,13 +74,13 @@ func (hs *Handlers) menu() []*handler {
 		m = append(m, h)
 	}
 	slices.SortFunc(m, func(a, b *handler) int {
-		if a.key.name != b.key.name {
-			if a.key.name < b.key.name {
+		if a.info.Name != b.info.Name {
+			if a.info.Name < b.info.Name {
 				return -1
 			}
 			return 1
 		}
-		return a.key.version - b.key.version
+		return a.info.Version - b.info.Version
 	})
 	return m
 }

@@ -46,8 +46,9 @@ func TestVersionNegotiation(t *testing.T) {
 		wantErr string
 	}{
 		{peer: []uint64{1}, want: 1},
-		{peer: []uint64{1, 2, 9}, want: 1},
-		{peer: []uint64{7, 8}, wantErr: "no common protocol version: we speak [1], the peer speaks [7 8]"},
+		{peer: []uint64{1, 2, 9}, want: 2},
+		{peer: []uint64{1, 9}, want: 1},
+		{peer: []uint64{7, 8}, wantErr: "no common protocol version: we speak [1 2], the peer speaks [7 8]"},
 	} {
 		addr := listenRaw(t, func(p *rawPeer) {
 			p.write(helloFor(tc.peer...).encode())
@@ -102,6 +103,17 @@ func TestValidatePeer(t *testing.T) {
 // that has done its half of the handshake, and the server's menu.
 func serveRaw(t *testing.T, cfg Config) (*rawPeer, *hello) {
 	t.Helper()
+	return serveRawHello(t, cfg, helloFor(1))
+}
+
+// serveRaw2 is serveRaw with a client of protocol 2.
+func serveRaw2(t *testing.T, cfg Config) (*rawPeer, *hello) {
+	t.Helper()
+	return serveRawHello(t, cfg, helloFor(1, 2))
+}
+
+func serveRawHello(t *testing.T, cfg Config, mine *hello) (*rawPeer, *hello) {
+	t.Helper()
 	s, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +135,7 @@ func serveRaw(t *testing.T, cfg Config) (*rawPeer, *hello) {
 		t.Fatal(err)
 	}
 	p := newRawPeer(t, nc)
-	p.write(helloFor(1).encode())
+	p.write(mine.encode())
 	k, r := p.readFrame()
 	if k != kindHello {
 		t.Fatalf("server's first frame is %v", k)

@@ -1,7 +1,6 @@
 package rpc
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -20,7 +19,7 @@ import (
 const magic = "tether-rpc"
 
 // protocolVersions are the versions of this protocol we speak.
-var protocolVersions = []uint64{1}
+var protocolVersions = []uint64{1, 2}
 
 const (
 	maxHelloSize    = 1 << 20 // a hello frame, whatever MaxFrameSize says
@@ -38,6 +37,7 @@ type hello struct {
 	maxFrame      uint64
 	window        uint64
 	maxConcurrent uint64
+	maxRequest    uint64 // 0: not announced (an older peer): no bound on bytes
 }
 
 // MethodInfo describes a method in a menu.
@@ -75,6 +75,7 @@ func (h *hello) encode() []byte {
 	f.uint(h.maxFrame)
 	f.uint(h.window)
 	f.uint(h.maxConcurrent)
+	f.uint(h.maxRequest)
 	b, _ := f.finish(maxHelloSize)
 	return slices.Clone(b)
 }
@@ -122,6 +123,9 @@ func parseHello(b []byte) (*hello, error) {
 	h.maxFrame = r.uint()
 	h.window = r.uint()
 	h.maxConcurrent = r.uint()
+	if len(r.b) > 0 { // added after version 1's first release: optional
+		h.maxRequest = r.uint()
+	}
 	if r.err != nil {
 		return nil, handshakeError("malformed hello")
 	}
@@ -135,10 +139,13 @@ func parseHello(b []byte) (*hello, error) {
 // blocked reads and writes.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// handshake exchanges hellos over nc and reads the peer's with br. ctx
-// bounds it (it carries the handshake timeout: see handshakeContext); when
-// ctx ends, nc is interrupted.
-func handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, cfg *Config, menu []*handler) (*hello, error) {
+// handshake exchanges hellos over nc. ctx bounds it (it carries the
+// handshake timeout: see handshakeContext); when ctx ends, nc is
+// interrupted. The peer's hello is read straight from nc, so that nothing
+// after it is consumed, and into a buffer that grows as its bytes arrive,
+// taking them from shared: a header that announces a large hello costs
+// nothing until the bytes come.
+func handshake(ctx context.Context, nc net.Conn, cfg *Config, menu []*handler, shared *budget) (*hello, error) {
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(aLongTimeAgo) })
 	defer func() {
 		stop()
@@ -146,7 +153,7 @@ func handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, cfg *Config, 
 	}()
 	fail := func(err error) error {
 		if ctx.Err() != nil {
-			err = timedOut(ctx, cfg, ctx.Err())
+			err = timedOut(ctx, cfg, context.Cause(ctx))
 		}
 		if errors.Is(err, ErrHandshake) {
 			return err
@@ -160,24 +167,26 @@ func handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, cfg *Config, 
 		maxFrame:      uint64(cfg.MaxFrameSize),
 		window:        uint64(cfg.StreamWindow),
 		maxConcurrent: uint64(cfg.MaxConcurrentHandlers),
+		maxRequest:    uint64(cfg.MaxRequestBytes),
 	}
 	for _, h := range menu {
-		mine.menu = append(mine.menu, MethodInfo{Name: h.key.name, Version: h.key.version, Kind: handlerKindNames[h.kind]})
+		mine.menu = append(mine.menu, h.info)
 	}
 	if _, err := nc.Write(mine.encode()); err != nil {
 		return nil, fail(err)
 	}
 
 	var hdr [headerLen]byte
-	if _, err := io.ReadFull(br, hdr[:]); err != nil {
+	if _, err := io.ReadFull(nc, hdr[:]); err != nil {
 		return nil, fail(err)
 	}
-	n := binary.BigEndian.Uint32(hdr[:])
+	n := int(binary.BigEndian.Uint32(hdr[:]))
 	if n > maxHelloSize {
 		return nil, fail(handshakeError("the peer's first frame is %d bytes: not a hello", n))
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(br, b); err != nil {
+	b, err := readGrowing(nc, n, shared)
+	defer shared.give(cap(b))
+	if err != nil {
 		return nil, fail(err)
 	}
 	peer, err := parseHello(b)
@@ -185,6 +194,33 @@ func handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, cfg *Config, 
 		return nil, fail(err)
 	}
 	return peer, nil
+}
+
+// errServerBusy fails a read that would take the server past
+// Config.MaxServerBytes.
+var errServerBusy = errors.New("the server holds as many bytes as it may (MaxServerBytes)")
+
+// readGrowing reads n bytes from r into a buffer that starts small and
+// doubles as bytes arrive, so that memory follows what was received, not
+// what was announced. Every byte of the buffer's capacity is taken from
+// shared first; the caller gives back cap(b), also on failure (b is then
+// what was read so far).
+func readGrowing(r io.Reader, n int, shared *budget) ([]byte, error) {
+	var b []byte
+	for len(b) < n {
+		grow := min(n-len(b), max(len(b), 4096))
+		if !shared.take(len(b) + grow - cap(b)) {
+			return b, errServerBusy
+		}
+		nb := make([]byte, len(b), len(b)+grow)
+		copy(nb, b)
+		b = nb
+		if _, err := io.ReadFull(r, b[len(b):cap(b)]); err != nil {
+			return b, err
+		}
+		b = b[:cap(b)]
+	}
+	return b, nil
 }
 
 // negotiate picks the highest protocol version both sides speak.

@@ -3,6 +3,7 @@ package rpc_test
 import (
 	"context"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -12,7 +13,13 @@ import (
 	"github.com/tetherkit/tether/rpc"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(replicaEnv); spec != "" {
+		runReplica(spec) // this process is a replica that a test started
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 const patience = 10 * time.Second
 

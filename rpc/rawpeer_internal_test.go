@@ -103,3 +103,9 @@ func patientCtx(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// encodeWith encodes h with menu as its menu.
+func (h *hello) encodeWith(menu ...MethodInfo) []byte {
+	h.menu = menu
+	return h.encode()
+}

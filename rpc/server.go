@@ -1,22 +1,34 @@
 package rpc
 
 import (
+	"container/list"
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
 	"sync"
 )
 
 // Server accepts connections and serves its Config's handlers on each.
+//
+// It bounds what its peers can make it hold (see Config): the connections
+// (MaxConns), the handshakes in flight (MaxHandshakes), and the bytes it
+// holds for what they send (MaxServerBytes), on top of each connection's
+// own limits.
 type Server struct {
-	cfg Config
+	cfg    Config
+	shared *budget
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	conns     map[*Conn]struct{}
-	closed    bool
-	wg        sync.WaitGroup
+	mu         sync.Mutex
+	listeners  map[net.Listener]struct{}
+	conns      map[*Conn]struct{}
+	handshakes list.List // of context.CancelCauseFunc, oldest first
+	closed     bool
+	wg         sync.WaitGroup
+
+	connLimit, handshakeLimit, handshakeFailed logLimit
 }
 
 // NewServer returns a server for cfg, which it validates.
@@ -24,15 +36,27 @@ func NewServer(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, listeners: map[net.Listener]struct{}{}, conns: map[*Conn]struct{}{}}, nil
+	return &Server{
+		cfg:       cfg,
+		shared:    newBudget(cfg.MaxServerBytes),
+		listeners: map[net.Listener]struct{}{},
+		conns:     map[*Conn]struct{}{},
+	}, nil
 }
 
 // ErrServerClosed is returned by Serve after Close.
 var ErrServerClosed = errors.New("rpc: server closed")
 
+// errEvicted is why a handshake was abandoned to make room for a newer one.
+var errEvicted = errors.New("abandoned to make room: too many handshakes in flight")
+
 // Serve accepts connections on l until l fails or the server is closed,
 // and serves each on its own goroutines. A connection whose handshake fails
 // is dropped and logged. Serve returns ErrServerClosed after Close.
+//
+// Past MaxConns, a connection is closed as soon as it is accepted. With
+// MaxHandshakes under way, a new connection makes room by abandoning the
+// oldest handshake.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.closed {
@@ -57,32 +81,52 @@ func (s *Server) Serve(l net.Listener) error {
 			}
 			return err
 		}
-		s.wg.Go(func() { s.accept(nc) })
+		s.admit(nc)
 	}
 }
 
-func (s *Server) accept(nc net.Conn) {
-	if s.cfg.TLS != nil {
-		nc = tls.Server(nc, s.cfg.TLS)
-	}
-	ctx, stop := handshakeContext(context.Background(), &s.cfg)
-	defer stop()
-	if tc, ok := nc.(*tls.Conn); ok {
-		if err := tc.HandshakeContext(ctx); err != nil {
-			s.cfg.Logger.Info("TLS handshake failed", "peer", nc.RemoteAddr().String(), "err", err)
-			nc.Close()
-			return
-		}
-	}
-	c, err := newConn(ctx, nc, s.cfg, "rpc connection from")
-	if err != nil {
-		s.cfg.Logger.Info("handshake failed", "peer", nc.RemoteAddr().String(), "err", err)
+// admit starts the handshake of nc, if the limits let it in.
+func (s *Server) admit(nc net.Conn) {
+	s.mu.Lock()
+	if n := len(s.conns) + s.handshakes.Len(); n >= s.cfg.MaxConns {
+		s.mu.Unlock()
+		nc.Close()
+		s.connLimit.log(s.cfg.Logger, s.cfg.Clock, slog.LevelWarn, "rpc server at its connection limit: refused a connection",
+			"peer", nc.RemoteAddr().String(), "max_conns", s.cfg.MaxConns)
 		return
 	}
+	var evict context.CancelCauseFunc
+	if s.handshakes.Len() >= s.cfg.MaxHandshakes {
+		evict = s.handshakes.Remove(s.handshakes.Front()).(context.CancelCauseFunc)
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	el := s.handshakes.PushBack(cancel)
+	s.mu.Unlock()
+	if evict != nil {
+		evict(errEvicted)
+		s.handshakeLimit.log(s.cfg.Logger, s.cfg.Clock, slog.LevelWarn, "rpc server at its limit on handshakes in flight: abandoned the oldest",
+			"max_handshakes", s.cfg.MaxHandshakes)
+	}
+	s.wg.Go(func() {
+		defer cancel(context.Canceled)
+		s.serveConn(ctx, nc, el)
+	})
+}
+
+// serveConn runs the handshake of nc within ctx (which an eviction
+// cancels), then keeps the connection until it closes.
+func (s *Server) serveConn(ctx context.Context, nc net.Conn, el *list.Element) {
+	c, err := s.handshake(ctx, nc)
 	s.mu.Lock()
-	if s.closed {
+	s.handshakes.Remove(el) // a no-op if it was evicted
+	if err == nil && s.closed {
+		err = errServerClosing
+	}
+	if err != nil {
 		s.mu.Unlock()
-		c.shutdown(&ClosedError{Reason: "server closed"}, true)
+		if c != nil {
+			c.shutdown(&ClosedError{Reason: "server closed"}, true)
+		}
 		return
 	}
 	s.conns[c] = struct{}{}
@@ -91,6 +135,42 @@ func (s *Server) accept(nc net.Conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+}
+
+var errServerClosing = errors.New("server closed")
+
+func (s *Server) handshake(ctx context.Context, nc net.Conn) (*Conn, error) {
+	if s.cfg.TLS != nil {
+		nc = tls.Server(nc, s.cfg.TLS)
+	}
+	ctx, stop := handshakeContext(ctx, &s.cfg)
+	defer stop()
+	if tc, ok := nc.(*tls.Conn); ok {
+		if err := tc.HandshakeContext(ctx); err != nil {
+			s.logHandshakeFailure(nc, "TLS handshake failed", err)
+			nc.Close()
+			return nil, err
+		}
+	}
+	c, err := newConn(ctx, nc, s.cfg, "rpc connection from", s.shared)
+	if err != nil {
+		s.logHandshakeFailure(nc, "handshake failed", err)
+		return nil, err
+	}
+	return c, nil
+}
+
+// logHandshakeFailure logs a failed handshake: at DEBUG when the peer
+// hung up without a word (a TCP health probe, a port scan) or the
+// handshake was abandoned for a newer one (already logged), else at INFO,
+// rate-limited.
+func (s *Server) logHandshakeFailure(nc net.Conn, msg string, err error) {
+	peer := nc.RemoteAddr().String()
+	if errors.Is(err, io.EOF) || errors.Is(err, errEvicted) {
+		s.cfg.Logger.Debug(msg, "peer", peer, "err", err)
+		return
+	}
+	s.handshakeFailed.log(s.cfg.Logger, s.cfg.Clock, slog.LevelInfo, msg, "peer", peer, "err", err)
 }
 
 // Conns returns the connections open now.
@@ -116,6 +196,9 @@ func (s *Server) Close(ctx context.Context) error {
 	conns := make([]*Conn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
+	}
+	for e := s.handshakes.Front(); e != nil; e = e.Next() {
+		e.Value.(context.CancelCauseFunc)(errServerClosing)
 	}
 	s.mu.Unlock()
 	var wg sync.WaitGroup

@@ -3,8 +3,10 @@ package rpc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tetherkit/tether/internal/mp"
 )
@@ -33,6 +35,8 @@ type flow struct {
 	gone     error // this end is finished: sending and receiving fail with it
 	itemSig  chan struct{}
 	credSig  chan struct{}
+
+	sentBytes, recvBytes atomic.Int64 // payload bytes, for the stats
 }
 
 func newFlow(c *Conn, id uint64, credK kind) *flow {
@@ -63,6 +67,7 @@ func (fl *flow) push(payload []byte) bool {
 	}
 	fl.items = append(fl.items, ownPayload(payload))
 	fl.buffered += len(payload)
+	fl.recvBytes.Add(int64(len(payload)))
 	signal(fl.itemSig)
 	return true
 }
@@ -193,39 +198,76 @@ func (fl *flow) sendItem(ctx context.Context, k kind, v any) error {
 	if err := fl.take(ctx, size); err != nil {
 		return err
 	}
-	return fl.c.w.Write(ctx, b)
+	if err := fl.c.w.Write(ctx, b); err != nil {
+		return err
+	}
+	fl.sentBytes.Add(int64(size))
+	return nil
 }
 
-// clientStream is a stream we opened.
+// clientStream is a stream we opened: the ClientStreamer of a Conn.
 type clientStream struct {
 	*flow
-	key      methodKey
-	ctx      context.Context
+	info     *MethodInfo
+	ctx      context.Context // Open's, as TagCall returned it
+	stats    callStats
+	size     int         // its opening request's bytes, counted in the peer's quota
 	stop     func() bool // stops watching ctx; guarded by mu
-	once     sync.Once
+	once     sync.Once   // gives back the stream's share of the quota
 	sendDone bool
+	told     bool     // the peer was told we gave up; guarded by mu
+	trailer  Metadata // guarded by mu
+	lastErr  error    // how it ended, for the stats; guarded by mu
 }
 
-// serverStream is a stream the peer opened, which we serve.
+// serverStream is a stream the peer opened, which we serve: the
+// ServerStreamer handlers get.
 type serverStream struct {
 	*flow
 	ctx context.Context
 }
 
-// openStream opens a stream of method key with first as the opening
+// openStream opens a stream on c, through c's client stream interceptors.
+func (c *Conn) openStream(ctx context.Context, info *MethodInfo, req any) (ClientStreamer, error) {
+	return c.streamer(ctx, info, req)
+}
+
+// openStreamOnce opens a stream of method info with req as the opening
 // request.
-func (c *Conn) openStream(ctx context.Context, key methodKey, first any) (*clientStream, error) {
-	idx, timeout, err := c.admit(ctx, key, streamHandler)
+func (c *Conn) openStreamOnce(ctx context.Context, info *MethodInfo, req any) (ClientStreamer, error) {
+	ctx, stats := c.beginCall(ctx, info, true, -1)
+	st, err := c.open(ctx, info, req, stats)
+	if err != nil {
+		err = newError(c.desc, info, err, false)
+		stats.end(ctx, c, -1, 0, 0, err)
+		return nil, err
+	}
+	return st, nil
+}
+
+func (c *Conn) open(ctx context.Context, info *MethodInfo, req any, stats callStats) (*clientStream, error) {
+	f, id, size, err := c.opening(ctx, kindStreamOpen, info, req)
 	if err != nil {
 		return nil, err
 	}
-	c.nextID++
-	st := &clientStream{flow: newFlow(c, c.nextID, kindStreamCredit), key: key, ctx: ctx}
-	c.streams[st.id] = st
+	defer f.free()
+	b, err := f.finish(c.peerMax)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.admit(ctx, size); err != nil {
+		return nil, err
+	}
+	st := &clientStream{flow: newFlow(c, id, kindStreamCredit), info: info, ctx: ctx, stats: stats, size: size}
+	st.sentBytes.Store(int64(size))
+	c.streams[id] = st
 	c.inflight++
 	c.mu.Unlock()
 
-	if err := c.sendOpening(ctx, kindStreamOpen, st.id, idx, timeout, first); err != nil {
+	err = c.w.Write(ctx, b)
+	c.sent()
+	if err != nil {
+		st.stats = callStats{} // reported by the caller
 		st.close(err, false)
 		return nil, err
 	}
@@ -234,6 +276,60 @@ func (c *Conn) openStream(ctx context.Context, key methodKey, first any) (*clien
 	st.stop = stop
 	st.mu.Unlock()
 	return st, nil
+}
+
+// Recv decodes the next item into item.
+func (st *clientStream) Recv(item any) error {
+	p, err := st.next(st.ctx)
+	if err != nil {
+		return st.wrap(err)
+	}
+	err = decodePayload(p, item)
+	freePayload(p)
+	if err != nil {
+		return st.wrap(fmt.Errorf("%w: bad item: %w", ErrProtocol, err))
+	}
+	return nil
+}
+
+// Send sends a further request.
+func (st *clientStream) Send(req any) error {
+	if err := st.sendItem(st.ctx, kindStreamItem, req); err != nil {
+		return st.wrap(err)
+	}
+	return nil
+}
+
+// CloseSend tells the handler no more requests will come.
+func (st *clientStream) CloseSend() error {
+	st.mu.Lock()
+	already := st.sendDone
+	st.sendDone = true
+	st.noSend = errSendClosed
+	st.mu.Unlock()
+	if !already {
+		st.c.sendSmall(kindStreamEnd, st.id)
+	}
+	return nil
+}
+
+var errSendClosed = fmt.Errorf("CloseSend was called")
+
+// Close ends the stream.
+func (st *clientStream) Close() { st.close(ErrClosed, true) }
+
+// Trailer returns the handler's trailer, once the stream is over.
+func (st *clientStream) Trailer() Metadata {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.trailer
+}
+
+func (st *clientStream) wrap(err error) error {
+	if err == io.EOF {
+		return err // bare, as readers compare it with ==
+	}
+	return newError(st.c.desc, st.info, err, true)
 }
 
 // unwatch stops watching the stream's context. The reader may end the
@@ -248,47 +344,110 @@ func (st *clientStream) unwatch() {
 	}
 }
 
-// close finishes the stream on our side with err: if tell, the peer is told
-// we gave up. It releases the stream's slot once.
+// close finishes the stream on our side with err. If tell, the peer is
+// told we gave up, and the stream keeps its share of the quota until the
+// peer's handler has returned and said so; else (the opening was never
+// sent) it gives it back at once.
 func (st *clientStream) close(err error, tell bool) {
-	st.once.Do(func() {
-		c := st.c
-		c.mu.Lock()
-		_, live := c.streams[st.id]
+	c := st.c
+	c.mu.Lock()
+	_, live := c.streams[st.id]
+	if live && !tell {
 		delete(c.streams, st.id)
-		c.mu.Unlock()
-		if live && tell {
-			c.sendCancel(st.id)
+	}
+	c.mu.Unlock()
+	st.mu.Lock()
+	cancel := live && tell && !st.told
+	st.told = st.told || cancel
+	if st.lastErr == nil && err != ErrClosed {
+		st.lastErr = err
+	}
+	st.mu.Unlock()
+	if cancel {
+		c.sendCancel(st.id)
+	}
+	st.finish(err)
+	st.unwatch()
+	if !live || !tell {
+		st.release()
+	}
+}
+
+// release gives back the stream's share of the quota, once, and reports
+// its end.
+func (st *clientStream) release() {
+	st.once.Do(func() {
+		st.c.done1(st.size)
+		st.mu.Lock()
+		err := st.lastErr
+		st.mu.Unlock()
+		if err != nil {
+			err = st.wrap(err)
 		}
-		st.finish(err)
-		st.unwatch()
-		c.done1()
+		st.stats.end(st.ctx, st.c, -1, int(st.sentBytes.Load()), int(st.recvBytes.Load()), err)
 	})
 }
 
+// Context returns the stream's context.
+func (st *serverStream) Context() context.Context { return st.ctx }
+
+// Send sends an item to the opener.
+func (st *serverStream) Send(item any) error {
+	return st.sendItem(st.ctx, kindStreamItemBk, item)
+}
+
+// Recv decodes the opener's next request into req.
+func (st *serverStream) Recv(req any) error {
+	p, err := st.next(st.ctx)
+	if err != nil {
+		return err
+	}
+	err = decodePayload(p, req)
+	freePayload(p)
+	if err != nil {
+		return &badRequest{err}
+	}
+	return nil
+}
+
 // serveStream starts serving stream id: a worker runs the handler.
-func (c *Conn) serveStream(id, idx, timeout uint64, payload []byte) {
+func (c *Conn) serveStream(id, idx, timeout uint64, md Metadata, payload []byte) {
 	h := c.handlerAt(idx, streamHandler)
 	if h == nil {
-		c.replyError(id, true, codeUnknownMethod, "no stream method with that index", 0, 0)
+		c.replyError(id, true, codeUnknownMethod, "no stream method with that index", 0, 0, 0)
 		return
 	}
 	st := &serverStream{flow: newFlow(c, id, kindStreamCredBk)}
-	s, ok := c.startServing(id, timeout, st)
+	s, ok := c.startServing(id, timeout, st, md, payload)
 	if !ok {
 		return
 	}
 	st.ctx = &s.ctx
-	c.workers.run(job{h: h, id: id, s: s, payload: ownPayload(payload)})
+	c.workers.run(job{h: h, idx: idx, id: id, s: s})
 }
 
-// runStream serves a stream on a worker goroutine: the handler runs, then
-// the end (clean or with the handler's error) goes to the opener.
+// runStream serves a stream on a worker goroutine: the handler runs,
+// through the interceptors, then the end (clean or with the handler's
+// error) goes to the opener, after the trailer.
 func (c *Conn) runStream(j job) {
 	st := j.s.stream
-	err := c.protect(j.h, func() error { return j.h.stream(st.ctx, j.payload, st) })
-	freePayload(j.payload)
+	ctx, stats := c.beginCall(st.ctx, &j.h.info, false, j.s.at)
+	st.ctx = ctx
+	err := c.protect(j.h, func() error {
+		req, err := j.h.decode(j.s.payload)
+		freePayload(j.s.payload)
+		j.s.payload = nil
+		if err != nil {
+			return err
+		}
+		return c.streamed[j.idx](ctx, req, st)
+	})
 	st.finish(ErrClosed)
+	c.unserve(j.id, j.s)
+	if err == nil {
+		err = c.sendTrailer(j.id, &j.s.ctx)
+	}
+	stats.end(ctx, c, -1, j.s.size+int(st.recvBytes.Load()), int(st.sentBytes.Load()), err)
 	if err != nil {
 		c.replyFailure(j.id, true, err)
 		return
@@ -343,11 +502,25 @@ func (c *Conn) toClientStream(k kind, id uint64, payload []byte, n, code uint64,
 	case kindStreamEndBk:
 		var err error
 		if code != codeOK {
-			err = remoteError(code, msg, 0, 0)
+			err, _ = c.remoteError(code, msg, 0, 0, 0)
 		}
 		st.over(err, errStreamOver)
 	}
 	return nil
+}
+
+// receiveTrailer keeps the trailer of call or stream id, which comes just
+// before its answer.
+func (c *Conn) receiveTrailer(id uint64, md Metadata) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl := c.calls[id]; cl != nil {
+		cl.trailer = md
+	} else if st := c.streams[id]; st != nil {
+		st.mu.Lock()
+		st.trailer = md
+		st.mu.Unlock()
+	}
 }
 
 // errStreamOver is what sending on a stream fails with once its handler has
@@ -356,19 +529,22 @@ var errStreamOver = errors.New("the stream is over: its handler has returned")
 
 // over ends the stream on the wire: no more items either way. What was
 // received can still be read, then err (nil: io.EOF). It releases the
-// stream's slot once.
+// stream's share of the quota, once.
 func (st *clientStream) over(err, noSend error) {
 	st.end(err, noSend)
+	st.mu.Lock()
+	if st.lastErr == nil {
+		st.lastErr = err
+	}
+	st.mu.Unlock()
 	c := st.c
 	c.mu.Lock()
 	if c.streams != nil {
 		delete(c.streams, st.id)
 	}
 	c.mu.Unlock()
-	st.once.Do(func() {
-		st.unwatch()
-		c.done1()
-	})
+	st.unwatch()
+	st.release()
 }
 
 // failStream ends stream id, one we opened, with err.

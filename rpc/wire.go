@@ -33,7 +33,14 @@ const (
 	kindHeartbeat    kind = 14
 	kindCloseStarted kind = 15 // reason: no new calls, please; in-flight ones finish
 	kindClose        kind = 16 // reason: the connection is closing now
-	lastKind              = kindClose
+
+	// Version 2.
+	kindCallMD       kind = 17 // id, method, timeout µs, metadata, payload
+	kindStreamOpenMD kind = 18 // id, method, timeout µs, metadata, payload
+	kindTrailer      kind = 19 // id, metadata: precedes the reply, error or stream end of id
+	kindOneWayMD     kind = 20 // method, metadata, payload
+	kindDrained      kind = 21 // after close started: the sender starts no more calls or streams
+	lastKind              = kindDrained
 )
 
 var kindNames = [...]string{
@@ -42,6 +49,8 @@ var kindNames = [...]string{
 	kindStreamItem: "stream item", kindStreamItemBk: "stream item", kindStreamEnd: "stream end",
 	kindStreamEndBk: "stream end", kindStreamCredit: "stream credit", kindStreamCredBk: "stream credit",
 	kindHeartbeat: "heartbeat", kindCloseStarted: "close started", kindClose: "close",
+	kindCallMD: "call", kindStreamOpenMD: "stream open", kindTrailer: "trailer", kindOneWayMD: "one-way",
+	kindDrained: "drained",
 }
 
 func (k kind) String() string {
@@ -61,6 +70,9 @@ const (
 	codeBadRequest    = 5 // the request could not be decoded
 	codeClosing       = 6 // the connection is closing and takes no new calls
 	codeCanceled      = 7 // the caller cancelled, or the deadline passed
+
+	codeResourceExhausted = 8 // refused, unrun: serving it would pass a limit
+	codeResponseTooLarge  = 9 // the handler ran; its response exceeded the maximum (version 2)
 )
 
 const headerLen = 4 // the frame length prefix
@@ -105,13 +117,18 @@ func (f *frame) str(s string)  { f.b = mp.AppendStr(f.b, s) }
 func (f *frame) payload(v any) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("encoding %T panicked: %v", v, r)
+			err = fmt.Errorf("%w %T: the encoder panicked: %v", errEncode, v, r)
 		}
 	}()
 	if ce, ok := v.(msgpack.CustomEncoder); ok {
-		return ce.EncodeMsgpack(f.enc)
+		err = ce.EncodeMsgpack(f.enc)
+	} else {
+		err = f.enc.Encode(v)
 	}
-	return f.enc.Encode(v)
+	if err != nil {
+		return fmt.Errorf("%w %T: %w", errEncode, v, err)
+	}
+	return nil
 }
 
 // finish fills in the length prefix and returns the whole frame, or a
@@ -243,6 +260,32 @@ func (r *body) arrayLen(max int) int {
 		return 0
 	}
 	if n > max || n > len(r.b) { // every element takes at least a byte
+		r.fail()
+		return 0
+	}
+	r.b = r.b[hdr:]
+	return n
+}
+
+// mapLen reads a msgpack map header (fixmap or map16) whose length is at
+// most max.
+func (r *body) mapLen(max int) int {
+	if r.err != nil || len(r.b) == 0 {
+		r.fail()
+		return 0
+	}
+	c := r.b[0]
+	var n, hdr int
+	switch {
+	case c&0xf0 == 0x80:
+		n, hdr = int(c&0x0f), 1
+	case c == 0xde && len(r.b) >= 3:
+		n, hdr = int(binary.BigEndian.Uint16(r.b[1:])), 3
+	default:
+		r.fail()
+		return 0
+	}
+	if n > max || 2*n > len(r.b)-hdr { // every key and value takes at least a byte
 		r.fail()
 		return 0
 	}

@@ -79,7 +79,7 @@ func main() {
 			if lowerIsBetter {
 				met, cmp = r <= target, "≤"
 			}
-			verdict = fmt.Sprintf("%s %.2g× %s", cmp, target, map[bool]string{true: "met", false: "MISSED"}[met])
+			verdict = fmt.Sprintf("%s %.3g× %s", cmp, target, map[bool]string{true: "met", false: "MISSED"}[met])
 		}
 		fmt.Printf("# %-30s %-28s %10.4g %10.4g %7.2f×  %s\n",
 			ours+" "+short(oursWl, what), theirs+" "+short(theirsWl, what), x, y, r, verdict)
@@ -97,6 +97,12 @@ func main() {
 			fmt.Printf("# %-30s %-28s %10.4g %10s %8s  reported\n", ours+" rpc/oneway", "(messages/s at the receiver)", f.ops, "", "")
 		}
 	}
+	// rpc with a stats handler and an interceptor at both ends, against
+	// the same without: within 5% (issue 11).
+	row("tether-hooks", "rpc/unary_c1", "tether", "rpc/unary_c1", "ops", false, 0.95)
+	row("tether-hooks", "rpc/unary_c1", "tether", "rpc/unary_c1", "p50", true, 1.05)
+	row("tether-hooks", "rpc/unary_c64", "tether", "rpc/unary_c64", "ops", false, 0.95)
+	row("tether-hooks", "rpc/stream", "tether", "rpc/stream", "ops", false, 0.95)
 	// Nodes: A sends to a port on B (suite msg).
 	row("tether", "msg/oneway", "erlang", "msg/oneway", "ops", false, 10)
 	row("tether", "msg/oneway", "nats", "msg/oneway", "ops", false, 2)

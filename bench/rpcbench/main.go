@@ -45,6 +45,7 @@ var (
 	prof      = flag.String("cpuprofile", "", "write a CPU profile of this process to the file")
 	trc       = flag.String("trace", "", "write an execution trace of this process to the file")
 	codecFlag = flag.String("codec", "custom", "custom: the message implements msgpack.CustomEncoder/Decoder (rpc's fast path); reflect: plain struct tags")
+	hooksFlag = flag.Bool("hooks", false, "install a stats handler that does nothing and one pass-through interceptor of each kind (both ends must say so); the client reports as peer tether-hooks")
 )
 
 // Msg is the benchmark message, encoded by its own methods: rpc's fast path
@@ -242,7 +243,7 @@ func server() {
 	implement(&hs, custom, cnt)
 	implement(&hs, plain, cnt)
 	onewayEnd.Implement(&hs, func(ctx context.Context, sent int64) (Count, error) { return cnt.wait(sent), nil })
-	s, err := rpc.NewServer(rpc.Config{Handlers: &hs, Identification: "rpcbench server"})
+	s, err := rpc.NewServer(hooked(rpc.Config{Handlers: &hs, Identification: "rpcbench server"}))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -261,10 +262,16 @@ func client() {
 		}
 		var err error
 		peer := custom.peer
-		if *codecFlag == "reflect" {
+		switch {
+		case *codecFlag == "reflect":
 			peer = plain.peer
 			err = run(plain, w)
-		} else {
+		case *hooksFlag:
+			hooks := custom
+			hooks.peer = "tether-hooks"
+			peer = hooks.peer
+			err = run(hooks, w)
+		default:
 			err = run(custom, w)
 		}
 		if err != nil {
@@ -277,7 +284,7 @@ func connect() (*rpc.Conn, error) {
 	var lastErr error
 	for range 100 { // the server may still be starting
 		ctx, cancel := clock.WithTimeout(context.Background(), clk, 5*time.Second)
-		c, err := rpc.Dial(ctx, nil, "tcp", *addr, rpc.Config{Identification: "rpcbench client"})
+		c, err := rpc.Dial(ctx, nil, "tcp", *addr, hooked(rpc.Config{Identification: "rpcbench client"}))
 		cancel()
 		if err == nil {
 			return c, nil
@@ -491,3 +498,35 @@ func profile(file string) func() {
 	var once sync.Once
 	return func() { once.Do(func() { pprof.StopCPUProfile(); f.Close() }) }
 }
+
+// hooked adds, with -hooks, what a production deployment leaves on: a
+// stats handler (one that does nothing, to measure the hook itself) and
+// one interceptor of each kind, passing calls through.
+func hooked(cfg rpc.Config) rpc.Config {
+	if !*hooksFlag {
+		return cfg
+	}
+	cfg.Stats = noopStats{}
+	cfg.Interceptors = rpc.Interceptors{
+		Unary: []rpc.UnaryServerInterceptor{func(ctx context.Context, _ *rpc.MethodInfo, req any, next rpc.UnaryHandler) (any, error) {
+			return next(ctx, req)
+		}},
+		Stream: []rpc.StreamServerInterceptor{func(ctx context.Context, _ *rpc.MethodInfo, req any, st rpc.ServerStreamer, next rpc.StreamHandler) error {
+			return next(ctx, req, st)
+		}},
+		UnaryClient: []rpc.UnaryClientInterceptor{func(ctx context.Context, info *rpc.MethodInfo, req, resp any, next rpc.Invoker) error {
+			return next(ctx, info, req, resp)
+		}},
+		StreamClient: []rpc.StreamClientInterceptor{func(ctx context.Context, info *rpc.MethodInfo, req any, next rpc.Streamer) (rpc.ClientStreamer, error) {
+			return next(ctx, info, req)
+		}},
+	}
+	return cfg
+}
+
+// noopStats is a stats handler that does nothing.
+type noopStats struct{}
+
+func (noopStats) TagCall(ctx context.Context, _ rpc.CallInfo) context.Context { return ctx }
+func (noopStats) HandleCall(context.Context, rpc.CallInfo, rpc.CallEnd)       {}
+func (noopStats) HandleConn(rpc.ConnEvent)                                    {}
