@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tetherkit/tether/clock"
+	"github.com/tetherkit/tether/node/aemp"
 )
 
 // Config describes a node. Every field has a working zero value.
@@ -47,6 +48,12 @@ type Config struct {
 	// TLS, if set, holds this node's certificate: links to nodes that have
 	// one too run TLS (as AnyEvent::MP does with a shared certificate).
 	TLS *tls.Config
+
+	// Framings are the framings this node accepts and sends, best first:
+	// "msgpack", "cbor", "json" (package aemp). Nil means all three, in
+	// that order, so that tether nodes speak msgpack to each other and
+	// CBOR to Perl nodes, which offer cbor, json and storable.
+	Framings []string
 
 	// Secure refuses to spawn init functions not in Spawnable when a
 	// remote node asks.
@@ -169,6 +176,13 @@ func (c *Config) validate() error {
 	}
 	if c.Secure && len(c.Spawnable) == 0 {
 		return fmt.Errorf("node: Secure without Spawnable allows no spawns at all; list the names")
+	}
+	// The handshake checks the framings: let it say now what it would
+	// refuse on every link.
+	if _, err := aemp.NewHandshaker(aemp.HandshakeConfig{
+		NodeID: "check", Nonce: "check", Secret: c.Secret, Framings: c.Framings,
+	}); err != nil {
+		return fmt.Errorf("node: %w", err)
 	}
 	return nil
 }

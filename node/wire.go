@@ -277,7 +277,7 @@ func (n *Node) handshakeConfig(check func(*aemp.Greeting) error) aemp.Config {
 	cfg := aemp.Config{
 		NodeID:    n.id,
 		Secret:    n.cfg.Secret,
-		Framings:  []string{aemp.Msgpack.Name(), aemp.CBOR.Name(), aemp.JSON.Name()},
+		Framings:  n.cfg.Framings,
 		TLS:       n.cfg.TLS,
 		Timeout:   n.cfg.HandshakeTimeout,
 		Clock:     n.clk,
