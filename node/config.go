@@ -55,6 +55,13 @@ type Config struct {
 	// CBOR to Perl nodes, which offer cbor, json and storable.
 	Framings []string
 
+	// AuthOffer lists the auth methods this node may send, AuthAccept the
+	// ones it accepts, best first (aemp.AuthHMAC, aemp.AuthTLSSHA3,
+	// aemp.AuthTLSAnon, aemp.AuthCleartext). Nil means AnyEvent::MP 2.x's
+	// defaults: aemp.DefaultAuthOffer (only aemp.AuthTLSSHA3 without a
+	// Secret) and aemp.DefaultAuthAccept.
+	AuthOffer, AuthAccept []string
+
 	// Secure refuses to spawn init functions not in Spawnable when a
 	// remote node asks.
 	Secure    bool
@@ -177,10 +184,11 @@ func (c *Config) validate() error {
 	if c.Secure && len(c.Spawnable) == 0 {
 		return fmt.Errorf("node: Secure without Spawnable allows no spawns at all; list the names")
 	}
-	// The handshake checks the framings: let it say now what it would
-	// refuse on every link.
+	// The handshake checks framings and auth methods: let it say now what
+	// it would refuse on every link.
 	if _, err := aemp.NewHandshaker(aemp.HandshakeConfig{
-		NodeID: "check", Nonce: "check", Secret: c.Secret, Framings: c.Framings,
+		NodeID: "check", Nonce: "check", Secret: c.Secret,
+		Framings: c.Framings, AuthOffer: c.AuthOffer, AuthAccept: c.AuthAccept,
 	}); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}

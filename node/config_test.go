@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"slices"
 	"testing"
 
+	"github.com/tetherkit/tether/clock"
 	"github.com/tetherkit/tether/node"
 	"github.com/tetherkit/tether/node/aemp"
 )
@@ -70,11 +72,46 @@ func TestConfigFramings(t *testing.T) {
 	}
 }
 
-// Start refuses framings the handshake does not know.
+// AuthAccept is what the greeting announces; AuthOffer limits what the
+// node sends.
+func TestConfigAuthMethods(t *testing.T) {
+	n := startTCP(t, "n", func(c *node.Config) {
+		c.AuthOffer = []string{aemp.AuthCleartext}
+		c.AuthAccept = []string{aemp.AuthHMAC}
+	})
+	l, err := probe(t, n, aemp.Config{AuthAccept: []string{aemp.AuthHMAC, aemp.AuthCleartext}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(l.Peer.Auths, []string{aemp.AuthHMAC}) {
+		t.Errorf("greeting accepts %v, want [hmac_sha3_512]", l.Peer.Auths)
+	}
+	if l.RecvAuth != aemp.AuthCleartext {
+		t.Errorf("the node sent %s, want cleartext (the only one it offers)", l.RecvAuth)
+	}
+
+	// A peer that sends cleartext is refused: the node hangs up.
+	l, err = probe(t, n, aemp.Config{NodeID: "probe2", AuthOffer: []string{aemp.AuthCleartext},
+		AuthAccept: []string{aemp.AuthHMAC, aemp.AuthCleartext}})
+	if err == nil {
+		l.Conn.SetReadDeadline(clock.Real().Now().Add(patience))
+		_, err = l.NewDecoder().Decode()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = nil // still linked
+		}
+	}
+	if err == nil {
+		t.Fatal("a peer that sent cleartext was accepted")
+	}
+}
+
+// Start refuses framings and auth methods the handshake does not know.
 func TestConfigRefusesUnknownMethods(t *testing.T) {
 	for _, cfg := range []node.Config{
 		{Framings: []string{"storable"}},
 		{Framings: []string{}},
+		{AuthOffer: []string{"hmac_md6_64_256"}},
+		{AuthAccept: []string{"magic"}},
 	} {
 		n, err := node.Start(context.Background(), cfg)
 		if err == nil {

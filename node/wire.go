@@ -285,6 +285,7 @@ func (n *Node) handshakeConfig(check func(*aemp.Greeting) error) aemp.Config {
 		Limits:    n.frameLimits(),
 		Params:    []aemp.Param{{Key: "provider", Value: "tether-1"}},
 	}
+	cfg.AuthOffer, cfg.AuthAccept = n.cfg.AuthOffer, n.cfg.AuthAccept
 	if n.cfg.Heartbeat > 0 {
 		cfg.Heartbeat = &aemp.Heartbeat{Interval: n.cfg.Heartbeat, Timeout: n.cfg.HeartbeatTimeout}
 	}
