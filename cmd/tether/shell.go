@@ -317,7 +317,9 @@ the addresses it listens on ("-" for none: it only connects out) and
 		}
 		width := 4
 		for id := range listen {
-			width = max(width, len(id))
+			if id != s.n.ID() {
+				width = max(width, len(id))
+			}
 		}
 		for _, id := range slices.Sorted(maps.Keys(listen)) {
 			if id == s.n.ID() {
