@@ -136,8 +136,14 @@ func TestShellCommands(t *testing.T) {
 		t.Errorf("mon of a missing port: %v", r)
 	}
 	worker.stop()
-	if code := nmon.wait(); code != 1 || !strings.HasPrefix(nmon.out.text(), `["transport_error","worker",`) {
-		t.Errorf("mon of a node that went down: exit %d, %q", code, nmon.out.text())
+	// The link to a node that closes goes down: today with a
+	// transport_error; once Node.Close tells its peers (issue 10), maybe
+	// normally.
+	switch code, got := nmon.wait(), nmon.out.text(); {
+	case code == 1 && strings.HasPrefix(got, `["transport_error","worker",`):
+	case code == 0 && got == "[]\n":
+	default:
+		t.Errorf("mon of a node that went down: exit %d, %q", code, got)
 	}
 	seed.stop()
 }

@@ -220,3 +220,35 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestCertFile: a cert given as a file name is kept as an absolute path
+// and read when the node is configured; a file that has gone since does
+// not stop the config from loading, only the node from starting.
+func TestCertFile(t *testing.T) {
+	pemText, err := GenerateCert()
+	must(t, err)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	must(t, os.WriteFile("net.pem", []byte(pemText), 0o600))
+	c, err := Load(filepath.Join(dir, "config.json"))
+	must(t, err)
+	must(t, c.Set("", "secret", "s"))
+	must(t, c.Set("", "cert", "net.pem"))
+	if got := c.Global["cert"]; got != filepath.Join(dir, "net.pem") {
+		t.Fatalf("cert stored as %q", got)
+	}
+	must(t, c.Save())
+	r, err := c.Resolve("", nil, false)
+	must(t, err)
+	cfg, err := r.NodeConfig()
+	if err != nil || cfg.TLS == nil || len(cfg.TLS.Certificates) != 1 {
+		t.Fatalf("NodeConfig: %v, %+v", err, cfg.TLS)
+	}
+	must(t, os.Remove("net.pem"))
+	c, err = Load(filepath.Join(dir, "config.json"))
+	must(t, err)
+	r, _ = c.Resolve("", nil, false)
+	if _, err := r.NodeConfig(); err == nil || !strings.Contains(err.Error(), "net.pem") {
+		t.Fatalf("NodeConfig with the cert file gone: %v", err)
+	}
+}
