@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tetherkit/tether/clock"
+	"github.com/tetherkit/tether/node/aemp"
 )
 
 // Config describes a node. Every field has a working zero value.
@@ -47,6 +48,19 @@ type Config struct {
 	// TLS, if set, holds this node's certificate: links to nodes that have
 	// one too run TLS (as AnyEvent::MP does with a shared certificate).
 	TLS *tls.Config
+
+	// Framings are the framings this node accepts and sends, best first:
+	// "msgpack", "cbor", "json" (package aemp). Nil means all three, in
+	// that order, so that tether nodes speak msgpack to each other and
+	// CBOR to Perl nodes, which offer cbor, json and storable.
+	Framings []string
+
+	// AuthOffer lists the auth methods this node may send, AuthAccept the
+	// ones it accepts, best first (aemp.AuthHMAC, aemp.AuthTLSSHA3,
+	// aemp.AuthTLSAnon, aemp.AuthCleartext). Nil means AnyEvent::MP 2.x's
+	// defaults: aemp.DefaultAuthOffer (only aemp.AuthTLSSHA3 without a
+	// Secret) and aemp.DefaultAuthAccept.
+	AuthOffer, AuthAccept []string
 
 	// Secure refuses to spawn init functions not in Spawnable when a
 	// remote node asks.
@@ -177,6 +191,14 @@ func (c *Config) validate() error {
 	}
 	if c.Secure && len(c.Spawnable) == 0 {
 		return fmt.Errorf("node: Secure without Spawnable allows no spawns at all; list the names")
+	}
+	// The handshake checks framings and auth methods: let it say now what
+	// it would refuse on every link.
+	if _, err := aemp.NewHandshaker(aemp.HandshakeConfig{
+		NodeID: "check", Nonce: "check", Secret: c.Secret,
+		Framings: c.Framings, AuthOffer: c.AuthOffer, AuthAccept: c.AuthAccept,
+	}); err != nil {
+		return fmt.Errorf("node: %w", err)
 	}
 	return nil
 }

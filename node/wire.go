@@ -318,7 +318,7 @@ func (n *Node) handshakeConfig(check func(*aemp.Greeting) error, commit func(*ae
 	cfg := aemp.Config{
 		NodeID:    n.id,
 		Secret:    n.cfg.Secret,
-		Framings:  []string{aemp.Msgpack.Name(), aemp.CBOR.Name(), aemp.JSON.Name()},
+		Framings:  n.cfg.Framings,
 		TLS:       n.cfg.TLS,
 		Timeout:   n.cfg.HandshakeTimeout,
 		Clock:     n.clk,
@@ -334,6 +334,7 @@ func (n *Node) handshakeConfig(check func(*aemp.Greeting) error, commit func(*ae
 		WriteBufferSize: -1,
 		Params:          []aemp.Param{{Key: "provider", Value: "tether-1"}},
 	}
+	cfg.AuthOffer, cfg.AuthAccept = n.cfg.AuthOffer, n.cfg.AuthAccept
 	if n.cfg.Heartbeat > 0 {
 		cfg.Heartbeat = &aemp.Heartbeat{Interval: n.cfg.Heartbeat, Timeout: n.cfg.HeartbeatTimeout}
 	}

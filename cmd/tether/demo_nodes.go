@@ -47,9 +47,9 @@ func runNodeDemo(ctx context.Context, out io.Writer, scale float64) (err error) 
 		}
 	}()
 
-	fmt.Fprintf(out, "\ntether demo, act 2: two nodes, alice (%s) and bob (%s), over the AnyEvent::MP protocol.\n",
-		alice.Addrs()[0], bob.Addrs()[0])
-	fmt.Fprintf(out, "alice spawns a counter on bob, sends it numbers, and monitors it; then bob shuts down.\n\n")
+	fmt.Fprintf(out, "\ntether demo, act 2: two nodes, alice (%s) and bob\n", alice.Addrs()[0])
+	fmt.Fprintf(out, "(%s), linked by the AnyEvent::MP protocol. alice spawns a\n", bob.Addrs()[0])
+	fmt.Fprintf(out, "counter on bob, sends it numbers, and monitors it; then bob shuts down.\n\n")
 	tl.header("node")
 
 	// bob's side: an init function that alice can spawn by name. The

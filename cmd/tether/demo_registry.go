@@ -53,7 +53,8 @@ func runRegistryDemo(ctx context.Context, out io.Writer, scale float64) (err err
 	}
 	defer closeNode(dave, &err)
 
-	fmt.Fprintf(out, "\ntether demo, act 3: carol and dave know only the seed's address (%s).\n", seed.Addrs()[0])
+	fmt.Fprintf(out, "\ntether demo, act 3: a seed (%s) and two nodes, carol and dave,\n", seed.Addrs()[0])
+	fmt.Fprintf(out, "that know only the seed's address.\n")
 	fmt.Fprintf(out, "carol offers a service in the registry; dave finds it, calls it, sees it go.\n\n")
 	tl.header("node")
 

@@ -6,11 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	"go.uber.org/goleak"
+	"unicode/utf8"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // The whole demo, with its schedule compressed tenfold: it must tell the
 // story of both failovers and the outage, with the summary, and then of two
@@ -77,6 +74,12 @@ func TestDemoTellsTheStory(t *testing.T) {
 	}
 	if rows < 15 {
 		t.Errorf("only %d timeline rows", rows)
+	}
+	// The intros and the summary fit 80 columns.
+	for _, line := range strings.Split(text, "\n") {
+		if !row.MatchString(line) && utf8.RuneCountInString(line) > 80 {
+			t.Errorf("a line over 80 columns: %q", line)
+		}
 	}
 }
 
