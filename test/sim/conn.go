@@ -164,6 +164,16 @@ func (e *endpoint) notify() {
 	}
 }
 
+// interrupt wakes every goroutine waiting on e, frozen or not: for what
+// the program does to e itself (Close, SetDeadline), which a crashed
+// program's teardown does too. n.mu is held.
+func (e *endpoint) interrupt() {
+	if e.sig != nil {
+		e.c.n.release(e.sig)
+		e.sig = nil
+	}
+}
+
 // wakeNow is e.notify, for a change not made by e's host.
 func (n *Network) wakeNow(e *endpoint) { e.notify() }
 
@@ -230,8 +240,9 @@ func (e *endpoint) Read(p []byte) (int, error) {
 		case e.closed:
 			n.mu.Unlock()
 			return 0, e.opError("read", net.ErrClosed)
-		case e.frozen():
-			// Nothing of a crashed host runs: wait for Close.
+		case e.frozen() && !e.expired(e.rdl):
+			// Nothing of a crashed host runs: wait for Close, or a
+			// deadline set in the past.
 		case e.rst:
 			n.mu.Unlock()
 			return 0, e.opError("read", errReadReset)
@@ -266,7 +277,7 @@ func (e *endpoint) writeErr() error {
 	switch {
 	case e.closed:
 		return e.opError("write", net.ErrClosed)
-	case e.frozen():
+	case e.frozen() && !e.expired(e.wdl):
 		return nil
 	case e.rst:
 		return e.opError("write", errWriteRst)
@@ -370,7 +381,7 @@ func (e *endpoint) Close() error {
 	if !e.rst && !e.crashed && !e.c.dead && !n.closing {
 		n.send(e.c, e.side, segFIN, nil)
 	}
-	e.notify()
+	e.interrupt()
 	n.forgetIfDone(e.c)
 	return nil
 }
@@ -412,6 +423,6 @@ func (e *endpoint) setDeadline(t time.Time, read, write bool) error {
 	if write {
 		e.wdl = t
 	}
-	e.notify()
+	e.interrupt()
 	return nil
 }
