@@ -37,6 +37,7 @@ type link struct {
 	mu       sync.Mutex
 	addrs    []string
 	pc       *persistent.Conn[string, *conn] // outgoing attempts; nil when none are wanted
+	pcGen    uint64                          // persistent connections made; the last is pc
 	outgoing int                             // our handshakes with the peer under way
 	changed  chan struct{}                   // closed (and replaced) when cur changes or an incoming handshake ends
 	cur      *conn                           // the connection in use
@@ -171,10 +172,12 @@ func (l *link) connectTimeout() {
 // held.
 func (l *link) newPersistent() *persistent.Conn[string, *conn] {
 	n := l.n
+	l.pcGen++
+	gen := l.pcGen
 	pc, err := persistent.New(persistent.Config[string, *conn]{
 		ServerName: "node " + l.peer,
 		Resolver:   addr.NewList(l.addrs...),
-		Connect:    func(ctx context.Context, a string) (*conn, error) { return l.dial(ctx, a) },
+		Connect:    func(ctx context.Context, a string) (*conn, error) { return l.dial(ctx, a, gen) },
 		RetryDelay: persistent.Constant(250 * time.Millisecond),
 		Clock:      n.clk,
 		Rand:       n.rand.Derive("link/" + l.peer),
@@ -186,14 +189,19 @@ func (l *link) newPersistent() *persistent.Conn[string, *conn] {
 	return pc
 }
 
-// dial makes one outgoing connection to the peer at address.
-func (l *link) dial(ctx context.Context, address string) (*conn, error) {
+// dial makes one outgoing connection to the peer at address, for the
+// persistent connection number gen: none once that one is not the link's
+// any more (its attempt may start before fail or attach has closed it).
+func (l *link) dial(ctx context.Context, address string, gen uint64) (*conn, error) {
 	n := l.n
 	l.mu.Lock()
 	switch {
 	case l.cur != nil:
 		l.mu.Unlock()
 		return nil, fmt.Errorf("connected already")
+	case l.pc == nil || l.pcGen != gen:
+		l.mu.Unlock()
+		return nil, fmt.Errorf("not wanted any more")
 	case l.yieldLocked():
 		l.mu.Unlock()
 		return nil, errYield
