@@ -36,7 +36,7 @@
 // # Steps
 //
 // One scheduler goroutine drives the simulation in steps. Each step is one
-// cause at one instant: an [Network.After] callback, a timer of a clock
+// cause at one instant: a [Network.After] callback, a timer of a clock
 // (the network's or a host's), a segment arriving at a host, or a wakeup
 // moved out of another host's step. Between two steps the scheduler calls
 // Config.Quiesce — synctest.Wait in [Test] — so that everything the step
@@ -113,6 +113,27 @@
 // no holes, exactly-once delivery, convergence. The first check that fails
 // stops the simulation at that step; [Test] fails the test with a
 // [*Violation] that holds the step's trace.
+//
+// # Seeds and replay
+//
+// [Run] runs a simulation once per seed, in parallel subtests "seed=N", and
+// records each run's trace. The workflow:
+//
+//	go test ./pkg -run '^TestX$'                  # the test's own seeds (say 1–100 and 20 random)
+//	go test ./pkg -run '^TestX$' -sim.seeds 1000  # explore: 1000 random seeds
+//	go test ./pkg -run '^TestX$' -sim.seed 17     # one seed, as often as you like
+//
+// A seed that fails is named in the log ("sim: seed 17 failed"), and its
+// whole trace — every event of the network, and every line the program
+// logged with [Host.Logf] — is written to a file in $TMPDIR, with the
+// command that replays it:
+//
+//	go test ./pkg -run '^TestX$' -sim.replay /tmp/sim-TestX_seed_17-123.trace
+//
+// The replay runs the file's seed and compares its trace with the file's,
+// event by event: it reports the first event that differs (a fix changed
+// the run; or the program is not deterministic), or fails as the recorded
+// run did. -sim.trace logs the trace of every run.
 //
 // # Usage
 //

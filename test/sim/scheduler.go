@@ -41,6 +41,12 @@ func (n *Network) run() {
 	// program right after each step, so that a check that fails names the
 	// step that broke it; without, only before the next step.
 	settled := false
+	var t clock.Timer // the base clock's, for the next item; made once, reset
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
 	for {
 		n.flush()
 		n.mu.Lock()
@@ -87,10 +93,13 @@ func (n *Network) run() {
 			}
 			continue
 		}
-		var t clock.Timer
 		var timer <-chan time.Time
 		if next != nil {
-			t = n.clock.NewTimer(next.at - now)
+			if t == nil {
+				t = n.clock.NewTimer(next.at - now)
+			} else {
+				t.Reset(next.at - now)
+			}
 			timer = t.Chan()
 		}
 		n.mu.Unlock()
@@ -101,8 +110,11 @@ func (n *Network) run() {
 			waiters = append(waiters, w)
 		case <-n.closed:
 		}
-		if t != nil {
-			t.Stop()
+		if timer != nil && !t.Stop() {
+			select { // a clock whose timers keep a stale tick
+			case <-timer:
+			default:
+			}
 		}
 		settled = false
 	}
