@@ -9,6 +9,9 @@ import (
 	"github.com/tetherkit/tether/test/sim"
 )
 
+// A host's Transport is a node.Transport.
+var _ node.Transport = sim.Transport{}
+
 // Three tether nodes on a simulated network: a call from one to another,
 // a monitor that fires when its port's host crashes, and the restarted
 // host, whose ports are new. Each node takes its host's Transport, Clock and
