@@ -118,7 +118,7 @@ func (n *Network) Reset(a, b string) {
 	defer n.mu.Unlock()
 	want := pair(a, b)
 	for _, c := range n.sortedConns() {
-		if pair(c.addr[0].Host, c.addr[1].Host) != want {
+		if pair(c.addr[0].Host, c.addr[1].Host) != want || !c.live() {
 			continue
 		}
 		n.emit(Event{Kind: "reset", Conn: c.id, From: c.addr[0].String(), To: c.addr[1].String()})
@@ -172,6 +172,17 @@ func (n *Network) Crash(name string) {
 		it.t.state = timerSuspended
 		h.suspended[it.t] = struct{}{}
 	}
+}
+
+// live reports whether an end of c is still in use: not closed, reset or
+// crashed. n.mu is held.
+func (c *conn) live() bool {
+	for _, e := range c.ep {
+		if e != nil && !e.done() && !e.crashed {
+			return true
+		}
+	}
+	return false
 }
 
 // crashEndpoint ends e as its host crashes. n.mu is held.

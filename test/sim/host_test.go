@@ -349,3 +349,40 @@ func TestInvariantStopsAtTheFirstBrokenStep(t *testing.T) {
 		t.Fatalf("the trace goes on after the violation: %s", last)
 	}
 }
+
+// Connection IDs are per dialling host: two hosts that dial at one
+// instant, from goroutines that race, get a#1 and b#1 on every run (and
+// with no latency, their segments go by connection: a before b).
+func TestConnIDsDoNotDependOnRaces(t *testing.T) {
+	for range 20 {
+		var syns []string
+		cfg := sim.Config{OnEvent: func(e sim.Event) {
+			if e.Kind == "syn" {
+				syns = append(syns, e.Conn.String())
+			}
+		}}
+		sim.Test(t, cfg, func(t *testing.T, n *sim.Network) {
+			l := listen(t, n, "s", ":1")
+			defer l.Close()
+			go serveEcho(l)
+			var wg sync.WaitGroup
+			for _, name := range []string{"b", "a"} {
+				h := n.Host(name)
+				wg.Go(func() {
+					for range 2 {
+						c, err := h.Dial(t.Context(), "s:1")
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						c.Close()
+					}
+				})
+			}
+			wg.Wait()
+		})
+		if got := strings.Join(syns, " "); got != "a#1 a#2 b#1 b#2" {
+			t.Fatalf("connections %s, want a#1 a#2 b#1 b#2 (by host, then dial)", got)
+		}
+	}
+}
