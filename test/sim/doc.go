@@ -106,6 +106,11 @@
 //   - [Network.After] runs a fault on the scheduler at a set time, ordered
 //     with the other steps: a schedule of faults is part of the trace.
 //
+// Below TCP's promises, for a transport that does without them,
+// [Host.ListenPacket] opens datagram sockets: each datagram travels alone,
+// through the same latencies, partitions and crashes, and may be lost,
+// duplicated ([Network.SetPacketFaults]) or overtaken by a later one.
+//
 // # Invariants
 //
 // [Network.Invariant] registers a check that the scheduler calls whenever

@@ -32,6 +32,10 @@ import (
 //	crash     host From crashed (Text: which incarnation)
 //	restart   host From was made again after a crash (Text: the new incarnation)
 //	log       host From (empty: the test itself) logged Text (Host.Logf, Network.Logf)
+//	dgram     a datagram of Bytes bytes reached the socket To (Host.ListenPacket)
+//	drop-dgram a datagram vanished at its destination: Text says why (partition,
+//	          no socket, queue full)
+//	lose-dgram a datagram was lost as it left, to PacketFaults.Loss
 //
 // For segments From and To are "host:port" addresses of the sender and the
 // receiver, and Conn is the connection's ID; for the other kinds From and To

@@ -29,6 +29,7 @@ type machine struct {
 	dials    int   // connections dialled: the N of the next ConnID
 	nextPort int
 	timers   uint64 // timers set on the host's clocks
+	sockets  int    // datagram sockets opened
 	frame    frame
 	nagle    time.Duration
 }
@@ -48,6 +49,7 @@ type Host struct {
 	// Guarded by n.mu.
 	crashed   bool
 	listeners map[int]*listener
+	packets   map[int]*packetConn
 	suspended map[*timer]struct{} // timers that cannot fire: it crashed
 }
 
@@ -59,6 +61,7 @@ func (n *Network) bootLocked(m *machine) *Host {
 		inc:       m.incs,
 		rnd:       n.internal.Derive("host/" + m.name + "/" + strconv.Itoa(m.incs)),
 		listeners: make(map[int]*listener),
+		packets:   make(map[int]*packetConn),
 		suspended: make(map[*timer]struct{}),
 	}
 	h.clk = &simClock{n: n, h: h}

@@ -99,8 +99,10 @@ type Network struct {
 	timers   uint64                // timers set on the network's clock
 	latency  map[[2]string]Latency // by sorted pair of host names
 	cut      map[[2]string]bool    // partitioned directions, from → to
-	events   []Event               // not yet reported to OnEvent
-	record   bool                  // events are wanted: OnEvent or invariants
+
+	packetFaults map[[2]string]PacketFaults // by sorted pair of host names
+	events       []Event                    // not yet reported to OnEvent
+	record       bool                       // events are wanted: OnEvent or invariants
 
 	// While the scheduler runs a step, the goroutines it wakes are woken
 	// only after OnEvent has seen the step's events, so that the trace never
@@ -160,6 +162,8 @@ func newNetwork(cfg Config, report func(error)) *Network {
 		latency:  make(map[[2]string]Latency),
 		cut:      make(map[[2]string]bool),
 		record:   cfg.OnEvent != nil,
+
+		packetFaults: make(map[[2]string]PacketFaults),
 	}
 	n.clk = &simClock{n: n}
 	go n.run()
@@ -263,20 +267,21 @@ func (n *Network) Wait() {
 	}
 }
 
-// Close shuts the network down: the scheduler stops, queued segments and
-// callbacks are discarded, listeners close (Accept returns an error wrapping
-// net.ErrClosed), pending Dials fail with net.ErrClosed, and every connection
-// is reset (Read and Write fail with ECONNRESET), so that every goroutine
-// blocked in the network returns — those of crashed hosts too. The timers
-// of crashed hosts fire at once, for the same reason; the other pending
-// timers move to the base clock (Config.Clock), where they fire in its time,
-// and so do timers set later, so that the program can wind down. (Inside a
-// bubble, time stops when the test's function returns: stop what still
-// sleeps before.) Later Dials and Listens fail. Close always returns nil. It returns
-// once the scheduler has exited and OnEvent has seen every event, except
-// while an After, OnEvent or invariant callback runs (Close may be called
-// from one): then it returns without waiting, and the scheduler exits when
-// the callback ends.
+// Close shuts the network down: the scheduler stops, queued segments,
+// datagrams and callbacks are discarded, listeners and datagram sockets
+// close (Accept and ReadFrom return an error wrapping net.ErrClosed),
+// pending Dials fail with net.ErrClosed, and every connection is reset (Read
+// and Write fail with ECONNRESET), so that every goroutine blocked in the
+// network returns — those of crashed hosts too. The timers of crashed hosts
+// fire at once, for the same reason; the other pending timers move to the
+// base clock (Config.Clock), where they fire in its time, and so do timers
+// set later, so that the program can wind down. (Inside a bubble, time
+// stops when the test's function returns: stop what still sleeps before.)
+// Later Dials and Listens fail. Close always returns nil. It returns once
+// the scheduler has exited and OnEvent has seen every event, except while
+// an After, OnEvent or invariant callback runs (Close may be called from
+// one): then it returns without waiting, and the scheduler exits when the
+// callback ends.
 func (n *Network) Close() error {
 	n.shutdown()
 	if !n.inCallback.Load() {
@@ -295,6 +300,9 @@ func (n *Network) shutdown() {
 		for _, h := range n.hosts {
 			for _, port := range sortedKeys(h.listeners) {
 				h.listeners[port].closeLocked()
+			}
+			for _, port := range sortedKeys(h.packets) {
+				h.packets[port].closeLocked()
 			}
 		}
 		for _, c := range n.sortedConns() {

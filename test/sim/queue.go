@@ -14,6 +14,7 @@ const (
 	classCallback class = iota // an After callback
 	classTimer                 // a timer of a host's clock (or the network's)
 	classSegment               // a segment arriving
+	classDatagram              // a datagram arriving
 	classWake                  // a wakeup of an endpoint, moved out of another host's step
 )
 
@@ -28,6 +29,8 @@ const (
 //     were set on that host;
 //   - segments by connection (dialling host, dial number on that host),
 //     direction, and sequence number within the direction;
+//   - datagrams by socket (host, socket number on that host) and order
+//     sent;
 //   - wakeups by connection and side.
 type item struct {
 	at    time.Duration
@@ -43,7 +46,11 @@ type item struct {
 	c    *conn
 	dir  int // 0: dialer → listener, 1: back
 	kind segKind
-	data []byte
+	data []byte // a segment's or a datagram's
+
+	// A datagram, from socket p.
+	p  *packetConn
+	to Addr
 }
 
 func (a *item) compare(b *item) int {
@@ -55,6 +62,8 @@ func (a *item) compare(b *item) int {
 		return cmp.Or(cmp.Compare(a.host, b.host), cmp.Compare(a.seq, b.seq))
 	case classSegment, classWake:
 		return cmp.Or(a.c.id.compare(b.c.id), cmp.Compare(a.dir, b.dir), cmp.Compare(a.seq, b.seq))
+	case classDatagram:
+		return cmp.Or(a.p.id.compare(b.p.id), cmp.Compare(a.seq, b.seq))
 	}
 	return cmp.Compare(a.seq, b.seq)
 }

@@ -185,6 +185,9 @@ func (n *Network) step() {
 		it.c.pending--
 		n.forgetIfDone(it.c)
 		n.mu.Unlock()
+	case classDatagram:
+		n.deliverDatagram(it)
+		n.mu.Unlock()
 	case classWake:
 		e := it.c.ep[it.dir]
 		e.wakeQd = false
