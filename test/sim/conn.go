@@ -85,7 +85,7 @@ func (n *Network) breakConn(c *conn, dialErr error, now bool) {
 			e.rst = true
 		}
 		if now {
-			n.wakeNow(e)
+			e.notify()
 		} else {
 			n.wakeLater(e)
 		}
@@ -173,9 +173,6 @@ func (e *endpoint) interrupt() {
 		e.sig = nil
 	}
 }
-
-// wakeNow is e.notify, for a change not made by e's host.
-func (n *Network) wakeNow(e *endpoint) { e.notify() }
 
 // wakeLater wakes what waits on e in a step of its own at this instant, for
 // a change made by another host (or by a fault): each step wakes one host,

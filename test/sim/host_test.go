@@ -59,8 +59,6 @@ func TestCrashAndRestart(t *testing.T) {
 			peerReads = append(peerReads, r)
 		}
 		ownRead, _ := readAsync(s1, sw, 10)
-		var fired sync.WaitGroup
-		fired.Add(1)
 		timerRan := make(chan struct{})
 		old.Clock().AfterFunc(5*ms, func() { close(timerRan) })
 		slept := make(chan struct{})

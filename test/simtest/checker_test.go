@@ -1,6 +1,7 @@
 package simtest_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -247,11 +248,10 @@ func (c *checker) returned(id int64, reply []any, err error) {
 				return fmt.Errorf("call %d got a reply, but its request was handled %d times", id, k.handled)
 			}
 		case errors.As(err, &ke):
-			if k.deadline {
-				return fmt.Errorf("call %d with a deadline failed with %v: it should not monitor", id, err)
-			}
-		case !k.deadline:
-			return fmt.Errorf("call %d from %s to %s without a deadline failed with %v", id, k.from, k.to, err)
+			// The target died, or the link to it failed: the call's
+			// monitor fired.
+		case !k.deadline || !errors.Is(err, context.DeadlineExceeded):
+			return fmt.Errorf("call %d from %s to %s (deadline %v) failed with %v", id, k.from, k.to, k.deadline, err)
 		}
 		return nil
 	})

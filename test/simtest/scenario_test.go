@@ -115,16 +115,23 @@ func scenario(t *testing.T, n *sim.Network, chk *checker) {
 	}
 	w.liveness()
 
-	// Tear down: no more logging; the drivers stop, the nodes close,
-	// crashed ones too (their goroutines wait on what Close releases).
+	// Tear down: no more logging; the drivers stop, the nodes close.
+	// Crashed ones are told to close but not waited for: what they wait
+	// on is frozen, and only the network's Close releases all of it.
 	chk.stop()
 	w.mu.Lock()
 	w.quiet = true
 	all := slices.Clone(w.all)
 	w.mu.Unlock()
 	w.stop()
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
 	for _, x := range slices.Backward(all) {
-		x.nd.Close(context.Background())
+		if x.h.Crashed() {
+			x.nd.Close(gone)
+		} else {
+			x.nd.Close(context.Background())
+		}
 	}
 	for _, x := range all {
 		if !x.h.Crashed() {
