@@ -17,6 +17,7 @@ type conn struct {
 	n       *Network
 	id      ConnID
 	addr    [2]Addr
+	addrs   [2]string    // addr's Strings, for events
 	ep      [2]*endpoint // ep[1] is nil until the SYN reaches a listener
 	half    [2]half
 	pending int  // queued segments
@@ -38,7 +39,7 @@ type half struct {
 }
 
 func newConn(n *Network, id ConnID, from, to Addr) *conn {
-	c := &conn{n: n, id: id, addr: [2]Addr{from, to}}
+	c := &conn{n: n, id: id, addr: [2]Addr{from, to}, addrs: [2]string{from.String(), to.String()}}
 	for d := range c.half {
 		c.half[d].rnd = n.internal.Derive("conn/" + id.String() + "/" + dirName[d])
 	}

@@ -105,7 +105,7 @@ func (n *Network) emitSeg(kind string, it *item) {
 		return
 	}
 	c := it.c
-	n.emit(Event{Kind: kind, Conn: c.id, From: c.addr[it.dir].String(), To: c.addr[1-it.dir].String(), Bytes: len(it.data)})
+	n.emit(Event{Kind: kind, Conn: c.id, From: c.addrs[it.dir], To: c.addrs[1-it.dir], Bytes: len(it.data)})
 }
 
 // Logf records a line in the trace from the test itself (an Event of kind

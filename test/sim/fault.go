@@ -121,7 +121,7 @@ func (n *Network) Reset(a, b string) {
 		if pair(c.addr[0].Host, c.addr[1].Host) != want || !c.live() {
 			continue
 		}
-		n.emit(Event{Kind: "reset", Conn: c.id, From: c.addr[0].String(), To: c.addr[1].String()})
+		n.emit(Event{Kind: "reset", Conn: c.id, From: c.addrs[0], To: c.addrs[1]})
 		n.breakConn(c, errDialReset, false)
 	}
 }

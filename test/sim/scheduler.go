@@ -325,7 +325,7 @@ func (n *Network) onSYN(c *conn) {
 		l = m.cur.listeners[to.Port]
 	}
 	if l == nil || len(l.backlog) >= n.backlog {
-		n.emit(Event{Kind: "refuse", Conn: c.id, From: c.addr[0].String(), To: to.String()})
+		n.emit(Event{Kind: "refuse", Conn: c.id, From: c.addrs[0], To: c.addrs[1]})
 		n.send(c, 1, segRST, nil)
 		return
 	}
@@ -333,7 +333,7 @@ func (n *Network) onSYN(c *conn) {
 	c.ep[1] = e
 	l.backlog = append(l.backlog, e)
 	l.notify()
-	n.emit(Event{Kind: "syn", Conn: c.id, From: c.addr[0].String(), To: to.String()})
+	n.emit(Event{Kind: "syn", Conn: c.id, From: c.addrs[0], To: c.addrs[1]})
 	n.send(c, 1, segSYNACK, nil)
 }
 
