@@ -26,7 +26,7 @@ func TestDeterminism(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		// Under the race detector a run takes ten times as long; the
 		// full count runs without it.
-		seeds, reruns = min(seeds, 5), min(reruns, 3)
+		seeds, reruns = min(seeds, 3), min(reruns, 2)
 	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	hashes := make(map[string]uint64)
