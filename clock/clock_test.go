@@ -3,6 +3,7 @@ package clock_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -262,6 +263,32 @@ func TestSleep(t *testing.T) {
 		cancel()
 		if err := <-done; err != context.Canceled {
 			t.Fatalf("Sleep after cancel = %v, want Canceled", err)
+		}
+	})
+}
+
+// The deadline passing must end the context with DeadlineExceeded, never
+// Canceled: cancelling the inner context first woke the parent watcher,
+// whose finish (with the inner context's Canceled) could get there before
+// the deadline's own.
+func TestWithDeadlineExpiresWithDeadlineExceeded(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(4, runtime.GOMAXPROCS(0))))
+	synctest.Test(t, func(t *testing.T) {
+		fc := clock.NewFake(t0)
+		bad := 0
+		const runs = 2000
+		for range runs {
+			ctx, cancel := clock.WithTimeout(context.Background(), fc, time.Second)
+			fc.Advance(time.Second)
+			<-ctx.Done()
+			synctest.Wait()
+			if ctx.Err() != context.DeadlineExceeded || context.Cause(ctx) != context.DeadlineExceeded {
+				bad++
+			}
+			cancel()
+		}
+		if bad > 0 {
+			t.Fatalf("%d of %d contexts past their deadline say Canceled", bad, runs)
 		}
 	})
 }

@@ -90,9 +90,13 @@ func (c *deadlineCtx) String() string {
 
 // cancel ends the context with err (Canceled or DeadlineExceeded) as both its
 // error and its cause, unless it has already ended.
+//
+// It finishes before it cancels the inner context: cancelling inner first
+// would wake the parent watcher, whose finish, with inner's Canceled, could
+// get there first and make a deadline that passed read as a cancel.
 func (c *deadlineCtx) cancel(err error) {
-	c.cancelInner(err)
 	c.finish(err)
+	c.cancelInner(err)
 }
 
 // finish records err, closes Done and runs the registered after-functions.

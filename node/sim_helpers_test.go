@@ -1,14 +1,12 @@
 package node_test
 
 // Helpers for the simulation tests (sim_*_test.go): nodes on the hosts of a
-// test/sim network, an adapter from a sim host to node.Transport, and a
-// trace recorder on the network's fake clock.
+// test/sim network, and a trace recorder on the network's fake clock.
 
 import (
 	"cmp"
 	"context"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -22,166 +20,11 @@ import (
 // simSecret is the secret every simulated node shares.
 const simSecret = "sim-secret"
 
-// simTransport is a node.Transport on one host of a simulated network.
-//
-// test/sim already puts the bytes written to a connection at one instant
-// into one segment. With coalesce set, the bytes written during one step of
-// the network's scheduler, or with nagle within that much fake time, leave
-// as one segment (see coalescingConn): a way to vary how frames are cut
-// into segments.
-type simTransport struct {
-	n        *sim.Network
-	h        *sim.Host
-	coalesce bool
-	nagle    time.Duration // with coalesce: how long bytes wait for more
-}
-
-func (t simTransport) Listen(network, address string) (net.Listener, error) {
-	l, err := t.h.Listen(address)
-	if err != nil || !t.coalesce {
-		return l, err
-	}
-	return &coalescingListener{Listener: l, n: t.n, nagle: t.nagle}, nil
-}
-
-func (t simTransport) Dial(ctx context.Context, network, address string) (net.Conn, error) {
-	c, err := t.h.DialContext(ctx, network, address)
-	if err != nil || !t.coalesce {
-		return c, err
-	}
-	return newCoalescingConn(t.n, c, t.nagle), nil
-}
-
-type coalescingListener struct {
-	net.Listener
-	n     *sim.Network
-	nagle time.Duration
-}
-
-func (l *coalescingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return newCoalescingConn(l.n, c, l.nagle), nil
-}
-
-// coalescingConn makes the segments of a connection independent of how
-// goroutines interleave. A node's link writes its frames from a batching
-// writer goroutine, so how many frames share one Write — and so how many
-// segments, each with its own latency draw, the network sees — depends on
-// scheduling. Here Write only buffers; the buffer goes out as one Write once
-// the program has settled at the current instant (an n.After(0, …) callback
-// runs only then), so that everything written during one step of the
-// scheduler is one segment, as a TCP stack coalesces small writes. The byte
-// stream is the same; only its cutting is made canonical. With a nagle delay
-// the bytes wait that long for more (like Nagle's algorithm): a nanosecond
-// gathers everything written during one instant, over several steps.
-type coalescingConn struct {
-	net.Conn
-	n     *sim.Network
-	nagle time.Duration
-
-	// flushing serializes the Writes to Conn, in buffer order: a channel,
-	// not a sync.Mutex, since a goroutine waiting for a mutex is not
-	// durably blocked for synctest, and the scheduler's Quiesce would wait
-	// for it for ever while the Write it waits for needs a delivery.
-	flushing chan struct{}
-
-	mu        sync.Mutex
-	buf       []byte
-	scheduled bool  // an After(0) flush is pending
-	closed    bool  // Close was called
-	err       error // the first write error
-}
-
-func newCoalescingConn(n *sim.Network, c net.Conn, nagle time.Duration) *coalescingConn {
-	return &coalescingConn{Conn: c, n: n, nagle: nagle, flushing: make(chan struct{}, 1)}
-}
-
-func (c *coalescingConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch {
-	case c.closed:
-		return 0, &net.OpError{Op: "write", Net: "sim", Err: net.ErrClosed}
-	case c.err != nil:
-		return 0, c.err
-	}
-	c.buf = append(c.buf, p...)
-	if !c.scheduled {
-		c.scheduled = true
-		c.n.After(c.nagle, func() { go c.flush() })
-	}
-	return len(p), nil
-}
-
-// flush writes what is buffered, in one Write.
-func (c *coalescingConn) flush() {
-	c.flushing <- struct{}{}
-	defer func() { <-c.flushing }()
-	c.mu.Lock()
-	b := c.buf
-	c.buf, c.scheduled = nil, false
-	c.mu.Unlock()
-	if len(b) == 0 {
-		return
-	}
-	if _, err := c.Conn.Write(b); err != nil {
-		c.mu.Lock()
-		if c.err == nil {
-			c.err = err
-		}
-		c.mu.Unlock()
-	}
-}
-
-// Close sends what is buffered, then closes: the FIN follows the data, as
-// with TCP.
-func (c *coalescingConn) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return &net.OpError{Op: "close", Net: "sim", Err: net.ErrClosed}
-	}
-	c.closed = true
-	b := c.buf
-	c.buf = nil
-	c.mu.Unlock()
-	select {
-	case c.flushing <- struct{}{}:
-		if len(b) == 0 { // nothing to send: close now
-			err := c.Conn.Close()
-			<-c.flushing
-			return err
-		}
-		go c.finish(b, true)
-	default: // a flush is under way (the window is full): after it
-		go c.finish(b, false)
-	}
-	return nil
-}
-
-// finish writes b, the last bytes, after what is being flushed, and closes.
-func (c *coalescingConn) finish(b []byte, locked bool) {
-	if !locked {
-		c.flushing <- struct{}{}
-	}
-	defer func() { <-c.flushing }()
-	if len(b) > 0 {
-		// Bounded, in case the window stays full: a reset or a lost
-		// segment frees it, a peer that stopped reading might not.
-		c.Conn.SetWriteDeadline(c.n.Clock().Now().Add(time.Second))
-		c.Conn.Write(b)
-	}
-	c.Conn.Close()
-}
-
 // simOpts configures the nodes of a simCluster.
 type simOpts struct {
 	shards    int           // executors per node (default 1)
-	coalesce  bool          // see simTransport
-	nagle     time.Duration // see simTransport
+	coalesce  bool          // with nagle: hold each host's writes (sim.Network.SetNagle)
+	nagle     time.Duration // how long; test/sim joins the writes of one instant anyway
 	heartbeat time.Duration // Config.Heartbeat (0: the default; <0: off)
 	hbTimeout time.Duration // Config.HeartbeatTimeout
 	connect   time.Duration // Config.ConnectTimeout
@@ -215,20 +58,25 @@ func (c *simCluster) start(id string, o simOpts) *node.Node {
 	if shards == 0 {
 		shards = 1
 	}
-	// A restarted node draws from a stream of its own, so that its port
-	// names differ from its earlier runs'.
+	if o.coalesce {
+		c.n.SetNagle(id, o.nagle)
+	}
+	h := c.n.Host(id)
+	// A node started again on the same host (not crashed: a crash gives
+	// the host new random streams) draws from a stream of its own, so that
+	// its port names differ from its earlier runs'.
 	c.runs[id]++
-	stream := "node-" + id
+	stream := "node"
 	if c.runs[id] > 1 {
-		stream = fmt.Sprintf("node-%s/%d", id, c.runs[id])
+		stream = fmt.Sprintf("node/%d", c.runs[id])
 	}
 	nd, err := node.Start(context.Background(), node.Config{
 		ID:               id,
 		Binds:            []string{id + ":4000"},
 		Secret:           simSecret,
-		Transport:        simTransport{n: c.n, h: c.n.Host(id), coalesce: o.coalesce, nagle: o.nagle},
-		Clock:            c.n.Clock(),
-		Rand:             c.n.Rand(stream),
+		Transport:        h.Transport(),
+		Clock:            h.Clock(),
+		Rand:             h.Rand(stream),
 		Seeds:            o.seeds,
 		Shards:           shards,
 		Heartbeat:        o.heartbeat,

@@ -31,3 +31,33 @@ func parseAddr(address string) (host string, port int, err error) {
 	}
 	return host, port, nil
 }
+
+// ConnID names a connection: the host that dialled it and the number of
+// that dial on that host (1, 2, …, counted across the host's restarts). It
+// does not depend on what other hosts do at the same time, so two hosts
+// that dial at one instant get the same IDs on every run.
+type ConnID struct {
+	Host string
+	N    int
+}
+
+// String returns "host#n", or "" for the zero ConnID.
+func (id ConnID) String() string {
+	if id.N == 0 {
+		return ""
+	}
+	return id.Host + "#" + strconv.Itoa(id.N)
+}
+
+// IsZero reports whether id names no connection.
+func (id ConnID) IsZero() bool { return id.N == 0 }
+
+func (id ConnID) compare(o ConnID) int {
+	if id.Host != o.Host {
+		if id.Host < o.Host {
+			return -1
+		}
+		return 1
+	}
+	return id.N - o.N
+}

@@ -597,15 +597,15 @@ func TestAfter(t *testing.T) {
 		trace = append(trace, e.String())
 	}
 	want := []string{
-		"10ms syn #1 a:49152>b:49152",
-		"20ms synack #1 b:49152>a:49152",
+		"10ms syn a#1 a:49152>b:49152",
+		"20ms synack a#1 b:49152>a:49152",
 		"30ms partition a>b",
-		"30ms drop-data #1 a:49152>b:49152 4B",
+		"30ms drop-data a#1 a:49152>b:49152 4B",
 		"35ms heal a>b",
-		"45ms drop-data #1 a:49152>b:49152 4B",
-		"45ms syn #2 a:49153>b:49153",
-		"55ms synack #2 b:49153>a:49153",
-		"65ms data #2 a:49153>b:49153 4B",
+		"45ms drop-data a#1 a:49152>b:49152 4B",
+		"45ms syn a#2 a:49153>b:49153",
+		"55ms synack a#2 b:49153>a:49153",
+		"65ms data a#2 a:49153>b:49153 4B",
 	}
 	if !equal(trace, want) {
 		t.Fatalf("trace:\n%s\nwant:\n%s", join(trace), join(want))

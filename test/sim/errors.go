@@ -20,6 +20,7 @@ var (
 	errWriteRst  = os.NewSyscallError("write", syscall.ECONNRESET)
 	errDialReset = os.NewSyscallError("connect", syscall.ECONNRESET)
 	errTimedOut  = os.NewSyscallError("connect", syscall.ETIMEDOUT)
+	errNoAddr    = os.NewSyscallError("sendto", syscall.EDESTADDRREQ)
 )
 
 // opError builds the error of operation op (dial, listen, accept, read,

@@ -3,6 +3,7 @@ package sim
 import (
 	"cmp"
 	"slices"
+	"time"
 )
 
 // pair is the key of a pair of hosts, in either order.
@@ -19,6 +20,7 @@ func (n *Network) SetLatency(a, b string, l Latency) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.latency[pair(a, b)] = l
+	n.emit(Event{Kind: "latency", From: a, To: b, Text: l.String()})
 }
 
 // latencyOf is the delay between hosts a and b. n.mu is held.
@@ -27,6 +29,17 @@ func (n *Network) latencyOf(a, b string) Latency {
 		return l
 	}
 	return n.cfg.Latency
+}
+
+// SetNagle makes what host name writes to a connection wait up to d for
+// more, as Nagle's algorithm does: bytes written within d of the first
+// unsent one leave with it in one segment, d after it. Zero, the default,
+// still puts the bytes written at one instant into one segment. It applies
+// to bytes written from now on, on every incarnation of the host.
+func (n *Network) SetNagle(name string, d time.Duration) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.machineLocked(name).nagle = max(d, 0)
 }
 
 // Partition cuts hosts a and b apart, both ways: see PartitionOneWay.
@@ -57,7 +70,7 @@ func (n *Network) cutLocked(from, to string) {
 	k := [2]string{from, to}
 	if !n.cut[k] {
 		n.cut[k] = true
-		n.emit("partition", 0, from, to, 0)
+		n.emit(Event{Kind: "partition", From: from, To: to})
 	}
 }
 
@@ -89,7 +102,7 @@ func (n *Network) HealAll() {
 func (n *Network) healLocked(k [2]string) {
 	if n.cut[k] {
 		delete(n.cut, k)
-		n.emit("heal", 0, k[0], k[1], 0)
+		n.emit(Event{Kind: "heal", From: k[0], To: k[1]})
 	}
 }
 
@@ -98,17 +111,87 @@ func (n *Network) healLocked(k [2]string) {
 // in-flight data is discarded, and blocked and later Reads and Writes at both
 // ends fail with a *net.OpError wrapping syscall.ECONNRESET. A Dial still
 // waiting for its SYN-ACK fails the same way. Connections made afterwards are
-// not affected.
+// not affected. What waits on the broken ends wakes one end at a time, each
+// in a step of its own at this instant, in the order of the connections.
 func (n *Network) Reset(a, b string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	want := pair(a, b)
-	for _, id := range sortedKeys(n.conns) {
-		c := n.conns[id]
-		if pair(c.addr[0].Host, c.addr[1].Host) != want {
+	for _, c := range n.sortedConns() {
+		if pair(c.addr[0].Host, c.addr[1].Host) != want || !c.live() {
 			continue
 		}
-		n.emit("reset", c.id, c.addr[0].String(), c.addr[1].String(), 0)
-		n.breakConn(c, errDialReset)
+		n.emit(Event{Kind: "reset", Conn: c.id, From: c.addrs[0], To: c.addrs[1]})
+		n.breakConn(c, errDialReset, false)
+	}
+}
+
+// Crash crashes the running incarnation of host name, at once, as a
+// process killed with everything it had open: every connection of it
+// ends — each peer gets an RST, which travels like any segment (and is lost
+// to a partition like any) — its listeners stop and reset the connections
+// not yet accepted, its timers stop, and nothing of it runs any more: the
+// goroutines blocked on its connections, listeners, dials and timers stay
+// blocked, and a segment that reaches it is answered with an RST. They
+// return only when the program closes what they wait on (Close on a crashed
+// connection or listener sends nothing, and wakes its waiters with
+// net.ErrClosed) or the network closes. Later Listens and Dials of the
+// crashed Host fail with ErrCrashed.
+//
+// Network.Host(name) then returns a new incarnation: a restarted machine,
+// with a fresh Rand, no listeners and the same clock skew, whose programs
+// the test starts anew. Crash does nothing to a host that is not running.
+func (n *Network) Crash(name string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	m := n.machines[name]
+	if m == nil || m.cur == nil || m.cur.crashed || n.closing {
+		return
+	}
+	h := m.cur
+	h.crashed = true
+	n.emit(Event{Kind: "crash", From: name, Text: "incarnation " + itoa(h.inc)})
+	for _, port := range sortedKeys(h.listeners) {
+		h.listeners[port].crashLocked()
+	}
+	for _, c := range n.sortedConns() {
+		for _, e := range c.ep {
+			if e != nil && e.h == h {
+				n.crashEndpoint(e)
+			}
+		}
+	}
+	var timers []*item
+	for _, it := range n.queue {
+		if it.class == classTimer && it.t.clk.h == h {
+			timers = append(timers, it)
+		}
+	}
+	for _, it := range timers {
+		n.queue.remove(it)
+		it.t.state = timerSuspended
+		h.suspended[it.t] = struct{}{}
+	}
+}
+
+// live reports whether an end of c is still in use: not closed, reset or
+// crashed. n.mu is held.
+func (c *conn) live() bool {
+	for _, e := range c.ep {
+		if e != nil && !e.done() && !e.crashed {
+			return true
+		}
+	}
+	return false
+}
+
+// crashEndpoint ends e as its host crashes. n.mu is held.
+func (n *Network) crashEndpoint(e *endpoint) {
+	if e.closed && !e.dialing {
+		return
+	}
+	e.crashed = true
+	if !e.dialing && !e.rst {
+		n.sendRST(e)
 	}
 }

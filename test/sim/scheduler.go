@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"container/heap"
 	"time"
 
 	"github.com/tetherkit/tether/clock"
@@ -22,73 +21,12 @@ var segNames = [...]string{"syn", "synack", "data", "fin", "rst"}
 
 func (k segKind) String() string { return segNames[k] }
 
-// item is a queued segment or an After callback.
-//
-// Items are ordered by a canonical key that never depends on how goroutines
-// interleave: due time, then callbacks before segments, then callbacks by
-// After order and segments by (connection, direction, sequence number within
-// that direction).
-type item struct {
-	at  time.Duration
-	seq uint64 // After order, or sequence number within the direction
-
-	// A callback.
-	fn func()
-
-	// A segment.
-	c    *conn
-	dir  int // 0: dialer → listener, 1: back
-	kind segKind
-	data []byte
-}
-
-func (a *item) less(b *item) bool {
-	if a.at != b.at {
-		return a.at < b.at
-	}
-	if (a.c == nil) != (b.c == nil) {
-		return a.c == nil
-	}
-	if a.c != nil {
-		if a.c.id != b.c.id {
-			return a.c.id < b.c.id
-		}
-		if a.dir != b.dir {
-			return a.dir < b.dir
-		}
-	}
-	return a.seq < b.seq
-}
-
-// queue is a min-heap of items.
-type queue []*item
-
-func (q queue) Len() int           { return len(q) }
-func (q queue) Less(i, j int) bool { return q[i].less(q[j]) }
-func (q queue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
-func (q *queue) Push(x any)        { *q = append(*q, x.(*item)) }
-func (q *queue) Pop() any {
-	old := *q
-	it := old[len(old)-1]
-	old[len(old)-1] = nil
-	*q = old[:len(old)-1]
-	return it
-}
-
-func (q *queue) push(it *item) { heap.Push(q, it) }
-func (q *queue) pop() *item    { return heap.Pop(q).(*item) }
-func (q queue) peek() *item {
-	if len(q) == 0 {
-		return nil
-	}
-	return q[0]
-}
-
-// run is the scheduler: the only goroutine that delivers segments and runs
-// callbacks. It sleeps on the clock until the earliest item is due (or the
-// queue changes), lets the program settle with Quiesce, then delivers the
-// single earliest item, and repeats. While idle it is blocked on channels and
-// a clock timer only, so a synctest bubble sees it as durably blocked.
+// run is the scheduler: the only goroutine that delivers segments, fires
+// timers and runs callbacks. It sleeps on the base clock until the earliest
+// item is due (or the queue changes), lets the program settle with Quiesce,
+// checks the invariants, then takes the single earliest item — a step — and
+// repeats. While idle it is blocked on channels and a clock timer only, so
+// a synctest bubble sees it as durably blocked.
 func (n *Network) run() {
 	var waiters []chan struct{}
 	defer func() {
@@ -97,6 +35,17 @@ func (n *Network) run() {
 			close(w)
 		}
 		close(n.done)
+	}()
+	// settled: the program has settled since anything last happened, and
+	// the invariants hold. With invariants, the scheduler settles the
+	// program right after each step, so that a check that fails names the
+	// step that broke it; without, only before the next step.
+	settled := false
+	var t clock.Timer // the base clock's, for the next item; made once, reset
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
 	}()
 	for {
 		n.flush()
@@ -107,17 +56,30 @@ func (n *Network) run() {
 		}
 		now := n.now()
 		next := n.queue.peek()
+		checking := len(n.checks) > 0
 		if next != nil && next.at <= now {
 			n.mu.Unlock()
-			n.quiesce()
+			if !settled && !n.settle() {
+				return
+			}
 			n.step()
+			settled = false
+			if checking {
+				if !n.settle() {
+					return
+				}
+				settled = true
+			}
 			continue
 		}
 		if len(waiters) > 0 {
 			// Someone is in Wait and nothing is due: let the program
 			// settle; if that made nothing due either, the network is quiet.
 			n.mu.Unlock()
-			n.quiesce()
+			if !settled && !n.settle() {
+				return
+			}
+			settled = true
 			n.mu.Lock()
 			next = n.queue.peek()
 			quiet := n.closing || next == nil || next.at > n.now()
@@ -131,10 +93,13 @@ func (n *Network) run() {
 			}
 			continue
 		}
-		var t clock.Timer
 		var timer <-chan time.Time
 		if next != nil {
-			t = n.clock.NewTimer(next.at - now)
+			if t == nil {
+				t = n.clock.NewTimer(next.at - now)
+			} else {
+				t.Reset(next.at - now)
+			}
 			timer = t.Chan()
 		}
 		n.mu.Unlock()
@@ -145,10 +110,21 @@ func (n *Network) run() {
 			waiters = append(waiters, w)
 		case <-n.closed:
 		}
-		if t != nil {
-			t.Stop()
+		if timer != nil && !t.Stop() {
+			select { // a clock whose timers keep a stale tick
+			case <-timer:
+			default:
+			}
 		}
+		settled = false
 	}
+}
+
+// settle lets the program settle and checks the invariants; it reports
+// whether the simulation goes on.
+func (n *Network) settle() bool {
+	n.quiesce()
+	return n.checkInvariants()
 }
 
 // quiesce lets every other goroutine of the program run until it blocks.
@@ -158,16 +134,21 @@ func (n *Network) quiesce() {
 	}
 }
 
-// flush reports the recorded events to OnEvent, outside the lock.
+// flush reports the recorded events to OnEvent, outside the lock, and keeps
+// them for the step's trace if invariants are checked.
 func (n *Network) flush() {
-	if n.cfg.OnEvent == nil {
-		return
-	}
 	n.mu.Lock()
 	evs := n.events
 	n.events = nil
+	keep := len(n.checks) > 0
 	n.mu.Unlock()
 	if len(evs) == 0 {
+		return
+	}
+	if keep {
+		n.stepLog = append(n.stepLog, evs...)
+	}
+	if n.cfg.OnEvent == nil {
 		return
 	}
 	n.inCallback.Store(true)
@@ -177,8 +158,9 @@ func (n *Network) flush() {
 	}
 }
 
-// step takes the earliest item off the queue and delivers it or runs it.
-// The goroutines it wakes run only after OnEvent has seen its events.
+// step takes the earliest item off the queue and delivers it, fires it or
+// runs it. The goroutines it wakes run only after OnEvent has seen its
+// events.
 func (n *Network) step() {
 	n.mu.Lock()
 	if n.closing || len(n.queue) == 0 {
@@ -186,16 +168,30 @@ func (n *Network) step() {
 		return
 	}
 	it := n.queue.pop()
+	n.steps++
 	n.stepping = true
-	if it.fn != nil {
+	switch it.class {
+	case classCallback:
 		n.mu.Unlock()
 		n.flush() // events recorded before the callback come first
 		n.inCallback.Store(true)
 		it.fn()
 		n.inCallback.Store(false)
-	} else {
+	case classTimer:
+		it.t.fireLocked()
+		n.mu.Unlock()
+	case classSegment:
 		n.deliver(it)
 		it.c.pending--
+		n.forgetIfDone(it.c)
+		n.mu.Unlock()
+	case classDatagram:
+		n.deliverDatagram(it)
+		n.mu.Unlock()
+	case classWake:
+		e := it.c.ep[it.dir]
+		e.wakeQd = false
+		e.notify()
 		n.forgetIfDone(it.c)
 		n.mu.Unlock()
 	}
@@ -210,7 +206,10 @@ func (n *Network) step() {
 	}
 }
 
-// deliver applies segment it at its destination. n.mu is held.
+// deliver applies segment it at its destination, in the step of the
+// destination's host: what it changes there wakes at the end of the step;
+// what it changes at the sender (window space) wakes in a step of the
+// sender's. n.mu is held.
 func (n *Network) deliver(it *item) {
 	c := it.c
 	if h := &c.half[it.dir]; h.open == it {
@@ -234,21 +233,22 @@ func (n *Network) deliver(it *item) {
 		n.onSYN(c)
 	case segSYNACK:
 		n.emitSeg("synack", it)
-		if !dst.dialing {
-			// The dial was given up (or reset) meanwhile: reset the
-			// connection the listener made.
+		if !dst.dialing || dst.crashed {
+			// The dial was given up (or reset, or its host crashed)
+			// meanwhile: reset the connection the listener made.
 			n.sendRST(dst)
 			return
 		}
 		dst.finishDial(nil)
 	case segData:
 		n.emitSeg("data", it)
-		if dst.closed || dst.rst || dst.dialing {
-			// Discarded, so the window space is free again. A closed end
-			// answers with an RST; a dialer still waiting for its SYN-ACK
-			// (lost to a partition) ignores it, as TCP does in SYN-SENT.
-			src.notify()
-			if dst.closed {
+		if dst.closed || dst.rst || dst.dialing || dst.crashed {
+			// Discarded, so the window space is free again. A closed or
+			// crashed end answers with an RST; a dialer still waiting for
+			// its SYN-ACK (lost to a partition) ignores it, as TCP does in
+			// SYN-SENT.
+			n.wakeLater(src)
+			if dst.closed || dst.crashed {
 				n.sendRST(dst)
 			}
 			return
@@ -257,7 +257,7 @@ func (n *Network) deliver(it *item) {
 		dst.notify()
 	case segFIN:
 		n.emitSeg("fin", it)
-		if dst.dialing {
+		if dst.dialing || dst.crashed {
 			return
 		}
 		h.eof = true
@@ -265,13 +265,14 @@ func (n *Network) deliver(it *item) {
 	case segRST:
 		n.emitSeg("rst", it)
 		switch {
+		case dst.crashed:
 		case dst.dialing:
 			dst.rst = true
 			dst.finishDial(errRefused)
 		case !dst.closed && !dst.rst:
 			dst.rst = true
 			h.buf.Reset() // unread data is lost
-			src.notify()
+			n.wakeLater(src)
 			dst.notify()
 		}
 	}
@@ -292,11 +293,14 @@ func (n *Network) lose(it *item) {
 	switch it.kind {
 	case segSYN, segSYNACK:
 		dialer := c.ep[0]
-		if dialer == nil || !dialer.dialing {
+		if dialer == nil || !dialer.dialing || dialer.crashed {
 			return
 		}
 		if c.retries == maxSYNRetries {
-			dialer.finishDial(errTimedOut)
+			dialer.dialing = false
+			dialer.dialErr = errTimedOut
+			dialer.dialEnded = true
+			n.wakeLater(dialer)
 			return
 		}
 		rto := time.Second << c.retries
@@ -304,7 +308,7 @@ func (n *Network) lose(it *item) {
 		n.sendAfter(c, it.dir, it.kind, nil, rto)
 	case segData:
 		c.half[it.dir].broken = true
-		c.ep[it.dir].notify() // the lost bytes no longer take window space
+		n.wakeLater(c.ep[it.dir]) // the lost bytes no longer take window space
 	default:
 		c.half[it.dir].broken = true
 	}
@@ -317,29 +321,29 @@ const maxSYNRetries = 6
 func (n *Network) onSYN(c *conn) {
 	to := c.addr[1]
 	var l *listener
-	if h := n.hosts[to.Host]; h != nil {
-		l = h.listeners[to.Port]
+	if m := n.machines[to.Host]; m != nil && m.cur != nil && !m.cur.crashed {
+		l = m.cur.listeners[to.Port]
 	}
 	if l == nil || len(l.backlog) >= n.backlog {
-		n.emit("refuse", c.id, c.addr[0].String(), to.String(), 0)
+		n.emit(Event{Kind: "refuse", Conn: c.id, From: c.addrs[0], To: c.addrs[1]})
 		n.send(c, 1, segRST, nil)
 		return
 	}
-	e := newEndpoint(c, 1)
+	e := newEndpoint(c, 1, l.h)
 	c.ep[1] = e
 	l.backlog = append(l.backlog, e)
 	l.notify()
-	n.emit("syn", c.id, c.addr[0].String(), to.String(), 0)
+	n.emit(Event{Kind: "syn", Conn: c.id, From: c.addrs[0], To: c.addrs[1]})
 	n.send(c, 1, segSYNACK, nil)
 }
 
 // send queues a segment in direction dir of c, due after a latency drawn from
 // that direction's own random stream, and never before the previous segment
-// of that direction. Data written at the instant the previous data segment
-// was sent joins that segment, while it is in flight (as Nagle's algorithm
-// would have it): so how a program splits its writes within one instant —
-// which may depend on how its goroutines were scheduled — does not change
-// the segments, the latency draws, or the trace. n.mu is held.
+// of that direction. Data written within the sender's Nagle delay (zero: at
+// the instant) of the first byte of the previous data segment joins that
+// segment, while it is in flight: so how a program splits its writes within
+// one instant — which may depend on how its goroutines were scheduled — does
+// not change the segments, the latency draws, or the trace. n.mu is held.
 func (n *Network) send(c *conn, dir int, kind segKind, data []byte) {
 	n.sendAfter(c, dir, kind, data, 0)
 }
@@ -348,20 +352,25 @@ func (n *Network) send(c *conn, dir int, kind segKind, data []byte) {
 func (n *Network) sendAfter(c *conn, dir int, kind segKind, data []byte, delay time.Duration) {
 	h := &c.half[dir]
 	now := n.now()
+	var nagle time.Duration
 	if kind == segData {
 		h.inflight += len(data)
-		if delay == 0 && h.open != nil && h.openAt == now {
+		if m := n.machines[c.addr[dir].Host]; m != nil {
+			nagle = m.nagle
+		}
+		if delay == 0 && h.open != nil && now <= h.openAt+nagle {
 			h.open.data = append(h.open.data, data...)
 			return
 		}
+		delay += nagle
 	}
 	at := now + delay + n.latencyOf(c.addr[0].Host, c.addr[1].Host).draw(h.rnd)
 	at = max(at, h.last)
 	h.last = at
 	h.seq++
-	it := &item{at: at, seq: h.seq, c: c, dir: dir, kind: kind, data: data}
+	it := &item{at: at, class: classSegment, seq: h.seq, c: c, dir: dir, kind: kind, data: data, index: -1}
 	h.open = nil
-	if kind == segData && delay == 0 {
+	if kind == segData && delay == nagle {
 		h.open, h.openAt = it, now
 	}
 	n.push(it)
