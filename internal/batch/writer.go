@@ -10,10 +10,6 @@ import (
 	"io"
 	"runtime"
 	"sync"
-	"syscall"
-	"time"
-
-	"github.com/tetherkit/tether/clock"
 )
 
 // ErrClosed is returned by Write after the writer has stopped.
@@ -34,18 +30,14 @@ type Writer struct {
 	fail  func(error)
 
 	mu      sync.Mutex
-	pending []byte          // queued, not yet handed to the goroutine
-	busy    bool            // the goroutine is writing to w
-	err     error           // why the writer stopped; nil while running
-	spare   []byte          // the other buffer: the goroutine writes from it while pending fills
-	frames  int             // frames in pending
-	last    int             // frames in the last batch written
-	ended   time.Time       // when the last write ended
-	raw     syscall.RawConn // for writes a caller makes itself (see appendLocked); nil: none
-	roomFor chan struct{}   // closed when pending shrinks, if someone waits for room
-	flushed chan struct{}   // closed when pending has been written, if someone waits for that
-	wake    chan struct{}   // capacity 1: there is something to write, or stop
-	done    chan struct{}   // closed when the goroutine has returned
+	pending []byte        // queued, not yet handed to the goroutine
+	busy    bool          // the goroutine is writing to w
+	err     error         // why the writer stopped; nil while running
+	spare   []byte        // the other buffer: the goroutine writes from it while pending fills
+	roomFor chan struct{} // closed when pending shrinks, if someone waits for room
+	flushed chan struct{} // closed when pending has been written, if someone waits for that
+	wake    chan struct{} // capacity 1: there is something to write, or stop
+	done    chan struct{} // closed when the goroutine has returned
 }
 
 // NewWriter starts a writer goroutine for w. limit bounds the bytes queued
@@ -61,7 +53,6 @@ func NewWriter(w io.Writer, limit int, fail func(error)) *Writer {
 		wake:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
 	}
-	bw.raw = rawConn(w)
 	go bw.run()
 	return bw
 }
@@ -125,66 +116,14 @@ func (bw *Writer) appendLocked(build func([]byte) ([]byte, error)) error {
 	}
 	wake := len(bw.pending) == 0 && !bw.busy
 	b, err := build(bw.pending)
-	if err != nil {
-		bw.mu.Unlock()
-		return err
-	}
-	bw.pending = b
-	bw.frames++
-	if wake && bw.raw != nil && bw.last <= 1 && clk.Since(bw.ended) > sparseGap {
-		bw.writeHere()
-		return nil
+	if err == nil {
+		bw.pending = b
 	}
 	bw.mu.Unlock()
-	if wake {
+	if err == nil && wake {
 		bw.signal()
 	}
-	return nil
-}
-
-// sparseGap: traffic is sparse when the last batch held one frame and
-// ended longer ago than this — a request/response link, not a stream.
-const sparseGap = 20 * time.Microsecond
-
-// clk times the gaps between writes; only batching depends on it.
-var clk = clock.Real()
-
-// writeHere writes what is pending from the calling goroutine, with
-// bw.mu held (it unlocks it): when the writer is idle and traffic is
-// sparse (sparseGap), a frame goes out at once, saving the wake-up of the
-// writer goroutine, whose batching pays only under load. The write does
-// not block: what the socket does not take at once, the goroutine writes.
-func (bw *Writer) writeHere() {
-	buf := bw.pending
-	bw.pending, bw.spare = bw.spare[:0], nil
-	bw.last, bw.frames = bw.frames, 0
-	bw.busy = true
-	bw.mu.Unlock()
-	n := tryWrite(bw.raw, buf)
-	bw.mu.Lock()
-	bw.busy = false
-	bw.ended = clk.Now()
-	if n < len(buf) {
-		// The rest goes first, before what others queued meanwhile.
-		merged := make([]byte, 0, len(buf)-n+len(bw.pending))
-		merged = append(append(merged, buf[n:]...), bw.pending...)
-		bw.pending, bw.spare = merged, bw.pending[:0]
-	} else {
-		bw.spare = buf[:0]
-	}
-	wake := len(bw.pending) > 0
-	if !wake && bw.flushed != nil {
-		close(bw.flushed)
-		bw.flushed = nil
-	}
-	if bw.roomFor != nil {
-		close(bw.roomFor)
-		bw.roomFor = nil
-	}
-	bw.mu.Unlock()
-	if wake {
-		bw.signal()
-	}
+	return err
 }
 
 func (bw *Writer) signal() {
@@ -292,10 +231,6 @@ func (bw *Writer) loop() error {
 				bw.mu.Unlock()
 				return nil
 			}
-			if bw.busy {
-				bw.mu.Unlock() // a caller is writing (writeHere): it wakes us after
-				break
-			}
 			if len(bw.pending) == 0 {
 				if bw.flushed != nil {
 					close(bw.flushed)
@@ -314,7 +249,6 @@ func (bw *Writer) loop() error {
 			// Swap buffers: producers fill the other one meanwhile.
 			buf := bw.pending
 			bw.pending, bw.spare = bw.spare[:0], nil
-			bw.last, bw.frames = bw.frames, 0
 			bw.busy = true
 			if bw.roomFor != nil {
 				close(bw.roomFor)
@@ -325,9 +259,6 @@ func (bw *Writer) loop() error {
 			_, err := bw.w.Write(buf)
 			bw.mu.Lock()
 			bw.busy = false
-			if bw.raw != nil {
-				bw.ended = clk.Now()
-			}
 			bw.spare = buf[:0]
 			bw.mu.Unlock()
 			if err != nil {
