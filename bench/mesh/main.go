@@ -66,6 +66,7 @@ var (
 	dur      = flag.Duration("dur", 5*time.Second, "measured window of the paced traffic and of each ping-pong")
 	parallel = flag.Int("parallel", 32, "links each process makes at once")
 	heapDir  = flag.String("heapprofile", "", "directory: each worker writes a heap profile of the idle mesh there")
+	cpuDir   = flag.String("cpuprofile", "", "directory: each worker writes a CPU profile of the idle window there")
 	isWorker = flag.Bool("worker", false, "run as a worker process (the coordinator starts them)")
 )
 
@@ -184,9 +185,21 @@ func measure(impl string, n int) (r result, err error) {
 	r.goroutines = perLink(int64(before.goroutines), int64(meshed.goroutines))
 
 	// Idle.
+	if *cpuDir != "" {
+		if _, err := ws.all(func(k int) command {
+			return command{Op: "cpuprofile", CPUProfile: filepath.Join(*cpuDir, fmt.Sprintf("cpu-idle-%s-n%d-w%d.pprof", impl, n, k))}
+		}); err != nil {
+			return r, err
+		}
+	}
 	cpu0, _ := ws.usage()
 	clk.Sleep(*idle)
 	cpu1, _ := ws.usage()
+	if *cpuDir != "" {
+		if _, err := ws.all(func(int) command { return command{Op: "cpuprofile"} }); err != nil {
+			return r, err
+		}
+	}
 	r.idleCPU = float64(cpu1-cpu0) / float64(*idle)
 
 	// Ping-pong, idle: node 0 to the first node of the second process.

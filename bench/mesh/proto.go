@@ -7,7 +7,7 @@ import "time"
 
 // command is what the coordinator asks of a worker.
 type command struct {
-	Op string // start, link, stats, expect, spread, pace, ping, quit
+	Op string // start, link, stats, cpuprofile, expect, spread, pace, ping, quit
 
 	// start: host nodes First … First+Count−1 of N, with Impl.
 	Impl         string
@@ -20,6 +20,10 @@ type command struct {
 
 	// stats: HeapProfile, if set, is where to write a heap profile.
 	HeapProfile string
+
+	// cpuprofile: start a CPU profile into CPUProfile, or stop the one
+	// running if it is empty.
+	CPUProfile string
 
 	// expect: the bench messages this worker's sinks will count next.
 	Want int64

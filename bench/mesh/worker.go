@@ -47,6 +47,8 @@ type worker struct {
 	got  atomic.Int64 // bench messages counted by the sinks since expect
 	want atomic.Int64
 	all  chan struct{} // closed when got reaches want
+
+	profile *os.File // the CPU profile being written
 }
 
 // runWorker answers commands on stdin until quit or EOF.
@@ -97,6 +99,8 @@ func (w *worker) do(c command) (reply, error) {
 		return reply{}, w.m.link(ctx, c.All, c.Parallel)
 	case "stats":
 		return w.stats(c.HeapProfile)
+	case "cpuprofile":
+		return reply{}, w.cpuProfile(c.CPUProfile)
 	case "expect":
 		w.got.Store(0)
 		w.want.Store(c.Want)
@@ -142,6 +146,25 @@ func (w *worker) stats(heapProfile string) (reply, error) {
 		return r, pprof.Lookup("heap").WriteTo(f, 0)
 	}
 	return r, nil
+}
+
+// cpuProfile starts a CPU profile into file, or stops the one running
+// when file is empty.
+func (w *worker) cpuProfile(file string) error {
+	if file == "" {
+		pprof.StopCPUProfile()
+		if w.profile != nil {
+			w.profile.Close()
+			w.profile = nil
+		}
+		return nil
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	w.profile = f
+	return pprof.StartCPUProfile(f)
 }
 
 // spread sends perTarget messages from every local node to every other
