@@ -46,7 +46,8 @@ type worker struct {
 
 	got  atomic.Int64 // bench messages counted by the sinks since expect
 	want atomic.Int64
-	all  chan struct{} // closed when got reaches want
+	mu   sync.Mutex
+	all  chan struct{} // closed when got reaches want; replaced by expect, under mu
 
 	profile *os.File // the CPU profile being written
 }
@@ -102,12 +103,14 @@ func (w *worker) do(c command) (reply, error) {
 	case "cpuprofile":
 		return reply{}, w.cpuProfile(c.CPUProfile)
 	case "expect":
+		w.mu.Lock()
 		w.got.Store(0)
 		w.want.Store(c.Want)
 		w.all = make(chan struct{})
 		if c.Want == 0 {
 			close(w.all)
 		}
+		w.mu.Unlock()
 		return reply{}, nil
 	case "spread":
 		return w.spread(c.PerTarget)
@@ -125,7 +128,9 @@ func (w *worker) do(c command) (reply, error) {
 // counted is called by the sinks for every bench message.
 func (w *worker) counted() {
 	if w.got.Add(1) == w.want.Load() {
+		w.mu.Lock()
 		close(w.all)
+		w.mu.Unlock()
 	}
 }
 
@@ -189,8 +194,11 @@ func (w *worker) spread(perTarget int) (reply, error) {
 	}
 	wg.Wait()
 	sent := int64(w.count) * int64(w.n-1) * int64(perTarget)
+	w.mu.Lock()
+	all := w.all
+	w.mu.Unlock()
 	select {
-	case <-w.all:
+	case <-all:
 	case <-clk.After(5 * time.Minute):
 		return reply{Sent: sent, Received: w.got.Load()}, errors.New("messages missing after 5 minutes")
 	}
