@@ -81,6 +81,9 @@ func main() {
 		}
 		return
 	}
+	if *procs < 2 {
+		log.Fatal("-procs: at least 2 (the ping-pong goes from the first process to the second)")
+	}
 	var sizes []int
 	for _, s := range strings.Split(*ns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
