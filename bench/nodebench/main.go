@@ -1,7 +1,7 @@
-// nodebench measures tether's node layer with the peer benchmarks' shapes
-// (../../shared/bench/peers/README.md, suite msg): node A sends to a port on
-// node B, in another OS process, over 127.0.0.1; the message is a tag, an
-// int64 and a 16-byte payload.
+// nodebench measures tether's node layer with the peers' shapes (suite msg
+// in ../README.md): node A sends to a port on node B, in another OS
+// process, over 127.0.0.1; the message is a tag, an int64 and a 16-byte
+// payload.
 //
 //	nodebench -role b -listen 127.0.0.1:17710
 //	nodebench -role a -connect 127.0.0.1:17710 -dur 3s -warm 500ms

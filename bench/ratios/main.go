@@ -1,23 +1,26 @@
-// ratios reads a results file of the peer benchmark harness (one
-// "peer=… suite=… workload=… ops_per_s=… [p50_us=… p99_us=…] …" line per
-// figure and round) and prints tether's figures as ratios to the peers'
-// measured in the same run, against the project's targets.
+// ratios reads a results file of run.sh (one "peer=… suite=… workload=…
+// ops_per_s=… [p50_us=… p99_us=…] …" line per figure and round) and prints
+// tether's figures as ratios to the peers' measured in the same run,
+// against the project's targets: the median over rounds of each side, the
+// ratio of the medians, and each round's own ratio.
 //
-//	go run ./ratios /tmp/peerbench/results-<stamp>.txt
+//	go run ./ratios /tmp/tetherbench/results-<stamp>.txt
 package main
 
 import (
 	"bufio"
 	"fmt"
 	"log"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 )
 
-// figure is the median over rounds of one peer's workload.
-type figure struct{ ops, p50 float64 }
+// results holds each figure's value by round, by "peer suite workload
+// figure" (figure: ops, p50 or p99).
+type results map[string]map[int]float64
 
 func main() {
 	log.SetFlags(0)
@@ -29,8 +32,63 @@ func main() {
 		log.Fatal(err)
 	}
 	defer f.Close()
-	ops := map[string][]float64{}
-	p50 := map[string][]float64{}
+	res, err := read(f)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("# ratios, same run: medians over rounds (and each round's own ratio)")
+	fmt.Printf("# %-36s %-26s %9s %9s %7s  %-16s %s\n", "tether", "against", "tether", "theirs", "ratio", "target", "rounds")
+	for _, r := range rows {
+		res.print(r)
+	}
+	if v := res.get("tether rpc/oneway ops"); len(v) > 0 {
+		fmt.Printf("# %-36s %-26s %9s\n", "tether rpc/oneway", "(messages/s, reported)", human("ops", median(values(v))))
+	}
+}
+
+// row is one line of the table: a figure of ours against one of a peer.
+type row struct {
+	ours, theirs string // "peer suite/workload figure"
+	atMost       bool   // lower is better: the target is a ceiling
+	target       float64
+}
+
+// rows are the targets of the project's issues 3, 4 and 12, then figures
+// reported for reference (target 0).
+var rows = []row{
+	{"tether rpc/unary_c1 p50", "tcp floor/pingpong p50", true, 1.5},
+	{"tether rpc/unary_c1 p99", "tcp floor/pingpong p99", true, 0},
+	{"tether msg/pingpong p50", "tcp floor/pingpong p50", true, 1.5},
+	{"tether msg/pingpong p99", "tcp floor/pingpong p99", true, 0},
+	{"tether rpc/unary_c64 ops", "grpc rpc/unary_c64 ops", false, 7},
+	{"tether rpc/stream ops", "grpc rpc/stream ops", false, 3},
+	{"tether msg/oneway ops", "nats msg/oneway ops", false, 2.5},
+	{"tether msg/oneway ops", "erlang msg/oneway ops", false, 15},
+
+	{"tether rpc/unary_c1 ops", "grpc rpc/unary_c1 ops", false, 0},
+	{"tether rpc/unary_c1 ops", "netrpc rpc/unary_c1 ops", false, 0},
+	{"tether rpc/unary_c64 ops", "netrpc rpc/unary_c64 ops", false, 0},
+	{"tether rpc/unary_c64 ops", "nats rpc/unary_c64 ops", false, 0},
+	{"tether rpc/stream ops", "netrpc rpc/stream ops", false, 0},
+	{"tether rpc/stream ops", "nats rpc/stream ops", false, 0},
+	{"tether msg/pingpong p50", "erlang msg/pingpong p50", true, 0},
+	{"tether msg/pingpong p50", "nats msg/pingpong p50", true, 0},
+	{"tether-reflect rpc/unary_c1 p50", "tcp floor/pingpong p50", true, 0},
+	{"tether-reflect rpc/unary_c64 ops", "grpc rpc/unary_c64 ops", false, 0},
+	{"tether-reflect rpc/stream ops", "grpc rpc/stream ops", false, 0},
+
+	// rpc with a stats handler and an interceptor at both ends, against
+	// the same without: within 5% (issue 11).
+	{"tether-hooks rpc/unary_c1 ops", "tether rpc/unary_c1 ops", false, 0.95},
+	{"tether-hooks rpc/unary_c1 p50", "tether rpc/unary_c1 p50", true, 1.05},
+	{"tether-hooks rpc/unary_c64 ops", "tether rpc/unary_c64 ops", false, 0.95},
+	{"tether-hooks rpc/stream ops", "tether rpc/stream ops", false, 0.95},
+}
+
+// read parses the result lines; lines with an error, and other lines, are
+// skipped. A line without a round= key (run.sh adds it) is round 1.
+func read(f *os.File) (results, error) {
+	res := results{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		kv := map[string]string{}
@@ -43,90 +101,75 @@ func main() {
 			continue
 		}
 		key := kv["peer"] + " " + kv["suite"] + " " + kv["workload"]
-		if v, err := strconv.ParseFloat(kv["ops_per_s"], 64); err == nil {
-			ops[key] = append(ops[key], v)
+		round := 1
+		if r, err := strconv.Atoi(kv["round"]); err == nil {
+			round = r
 		}
-		if v, err := strconv.ParseFloat(kv["p50_us"], 64); err == nil {
-			p50[key] = append(p50[key], v)
-		}
-	}
-	// A workload is "suite/name": tether runs "oneway" in rpc and in msg.
-	get := func(peer, workload string) (figure, bool) {
-		k := peer + " " + strings.Replace(workload, "/", " ", 1)
-		if len(ops[k]) == 0 {
-			return figure{}, false
-		}
-		return figure{ops: median(ops[k]), p50: median(p50[k])}, true
-	}
-
-	fmt.Println("# ratios, same run (medians over rounds)")
-	fmt.Printf("# %-30s %-28s %10s %10s %8s  %s\n", "ours", "against", "ours", "theirs", "ratio", "target")
-	row := func(ours, oursWl, theirs, theirsWl, what string, lowerIsBetter bool, target float64) {
-		a, ok1 := get(ours, oursWl)
-		b, ok2 := get(theirs, theirsWl)
-		if !ok1 || !ok2 {
-			return
-		}
-		x, y := a.ops, b.ops
-		if what == "p50" {
-			x, y = a.p50, b.p50
-		}
-		r := x / y
-		verdict := ""
-		if target > 0 {
-			met := r >= target
-			cmp := "≥"
-			if lowerIsBetter {
-				met, cmp = r <= target, "≤"
+		for fig, name := range map[string]string{"ops": "ops_per_s", "p50": "p50_us", "p99": "p99_us"} {
+			if v, err := strconv.ParseFloat(kv[name], 64); err == nil {
+				k := key + " " + fig
+				if res[k] == nil {
+					res[k] = map[int]float64{}
+				}
+				res[k][round] = v
 			}
-			verdict = fmt.Sprintf("%s %.3g× %s", cmp, target, map[bool]string{true: "met", false: "MISSED"}[met])
-		}
-		fmt.Printf("# %-30s %-28s %10.4g %10.4g %7.2f×  %s\n",
-			ours+" "+short(oursWl, what), theirs+" "+short(theirsWl, what), x, y, r, verdict)
-	}
-	for _, ours := range []string{"tether", "tether-reflect"} {
-		row(ours, "rpc/unary_c64", "grpc", "rpc/unary_c64", "ops", false, 5)
-		row(ours, "rpc/stream", "grpc", "rpc/stream", "ops", false, 2)
-		row(ours, "rpc/unary_c1", "tcp", "floor/pingpong", "p50", true, 1.3)
-		row(ours, "rpc/unary_c1", "grpc", "rpc/unary_c1", "ops", false, 0)
-		for _, p := range []string{"netrpc", "nats"} {
-			row(ours, "rpc/unary_c64", p, "rpc/unary_c64", "ops", false, 0)
-			row(ours, "rpc/stream", p, "rpc/stream", "ops", false, 0)
-		}
-		if f, ok := get(ours, "rpc/oneway"); ok {
-			fmt.Printf("# %-30s %-28s %10.4g %10s %8s  reported\n", ours+" rpc/oneway", "(messages/s at the receiver)", f.ops, "", "")
 		}
 	}
-	// rpc with a stats handler and an interceptor at both ends, against
-	// the same without: within 5% (issue 11).
-	row("tether-hooks", "rpc/unary_c1", "tether", "rpc/unary_c1", "ops", false, 0.95)
-	row("tether-hooks", "rpc/unary_c1", "tether", "rpc/unary_c1", "p50", true, 1.05)
-	row("tether-hooks", "rpc/unary_c64", "tether", "rpc/unary_c64", "ops", false, 0.95)
-	row("tether-hooks", "rpc/stream", "tether", "rpc/stream", "ops", false, 0.95)
-	// Nodes: A sends to a port on B (suite msg).
-	row("tether", "msg/oneway", "erlang", "msg/oneway", "ops", false, 10)
-	row("tether", "msg/oneway", "nats", "msg/oneway", "ops", false, 2)
-	row("tether", "msg/oneway", "ergo", "msg/oneway", "ops", false, 0)
-	row("tether", "msg/oneway", "ergo3", "msg/oneway", "ops", false, 0)
-	row("tether", "msg/pingpong", "tcp", "floor/pingpong", "p50", true, 1.3)
-	for _, p := range []string{"erlang", "nats", "ergo", "ergo3"} {
-		row("tether", "msg/pingpong", p, "msg/pingpong", "p50", true, 0)
-	}
+	return res, sc.Err()
 }
 
-func short(workload, what string) string {
-	if what == "p50" {
-		return workload + " p50"
+// get returns the values by round of "peer suite/workload figure".
+func (res results) get(fig string) map[int]float64 {
+	return res[strings.Replace(fig, "/", " ", 1)]
+}
+
+func (res results) print(r row) {
+	a, b := res.get(r.ours), res.get(r.theirs)
+	if len(a) == 0 || len(b) == 0 {
+		return
 	}
-	return workload
+	ratio := median(values(a)) / median(values(b))
+	verdict := ""
+	if r.target > 0 {
+		met, cmp := ratio >= r.target, "≥"
+		if r.atMost {
+			met, cmp = ratio <= r.target, "≤"
+		}
+		verdict = fmt.Sprintf("%s %.2g× %s", cmp, r.target, map[bool]string{true: "met", false: "MISSED"}[met])
+	}
+	var rounds []string
+	for _, i := range slices.Sorted(maps.Keys(a)) {
+		if y, ok := b[i]; ok {
+			rounds = append(rounds, fmt.Sprintf("%.2f", a[i]/y))
+		}
+	}
+	fmt.Printf("# %-36s %-26s %9s %9s %6.2f×  %-16s %s\n", r.ours, r.theirs,
+		human(r.ours, median(values(a))), human(r.theirs, median(values(b))), ratio, verdict, strings.Join(rounds, " / "))
+}
+
+// human formats a figure's value: latencies in µs, rates in k or M per second.
+func human(fig string, v float64) string {
+	switch {
+	case !strings.HasSuffix(fig, "ops"):
+		return fmt.Sprintf("%.1fµs", v)
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+// values returns the values of all rounds.
+func values(byRound map[int]float64) []float64 {
+	return slices.Collect(maps.Values(byRound))
 }
 
 func median(v []float64) float64 {
 	if len(v) == 0 {
 		return 0
 	}
-	s := slices.Clone(v)
-	slices.Sort(s)
+	s := slices.Sorted(slices.Values(v))
 	n := len(s)
 	if n%2 == 1 {
 		return s[n/2]

@@ -1,7 +1,7 @@
-// rpcbench measures tether's rpc with the peer benchmarks' shapes
-// (../../shared/bench/peers/README.md, suite rpc): request = a 16-byte
-// payload and an int64, echoed; client and server in separate processes on
-// 127.0.0.1; a warm-up, then a measured window.
+// rpcbench measures tether's rpc with the peers' shapes (suite rpc in
+// ../README.md): request = a 16-byte payload and an int64, echoed; client
+// and server in separate processes on 127.0.0.1; a warm-up, then a
+// measured window.
 //
 //	rpcbench -mode server -addr 127.0.0.1:17700
 //	rpcbench -mode client -addr 127.0.0.1:17700 -dur 3s -warm 500ms
