@@ -117,9 +117,10 @@ type Limits struct {
 	Mailbox    int // messages a process may hold (default 1<<16)
 	MaxFrame   int // bytes in one frame received (default 16 MiB)
 	// Handshakes bounds the incoming connections still in their handshake
-	// (default 128): past it a new connection is closed at once, with a
-	// warning (at most one per 10 s), so that connections that never
-	// finish their handshake cannot pile up.
+	// (default 128): past it the oldest is abandoned (closed), with a
+	// warning at most every 10 s, so that connections that never finish
+	// their handshake cannot pile up, nor keep a legitimate one out for
+	// longer than it takes to open Handshakes more.
 	Handshakes int
 
 	// The registry: the families and the keys in all that this node may

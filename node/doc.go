@@ -12,8 +12,11 @@
 // Port and never reused. Anyone may Send to a port ID: a list of simple
 // values (strings, numbers, booleans, nil, byte strings, lists, string-keyed
 // maps), by convention starting with a tag. Send never waits for the
-// network and never fails; a message to a port that does not exist vanishes.
-// Messages from one sender to one port arrive in the order sent.
+// network, and fails only for a message that cannot travel (a value outside
+// the model, a frame over the limits), which then goes nowhere; a message
+// to a port that does not exist vanishes. Messages from one sender to one
+// port arrive in the order sent, and a port sees the same Go types whether
+// the sender was local or remote.
 //
 //	n, _ := node.Start(ctx, node.Config{ID: "a", Binds: []string{"127.0.0.1:4040"}})
 //	echo := n.Port(nil)
@@ -45,9 +48,7 @@
 // No silent holes: when the link to a node fails, its queue is dropped and
 // every monitor on a port of that node fires with "transport_error" before
 // anything more is sent there. So for a monitored port either every message
-// arrives, or the monitor fires. A message that cannot travel (a value
-// outside the model, a frame over the limits) fails the link the same way
-// rather than vanish alone.
+// arrives, or the monitor fires.
 //
 // # Spawn, Call, timers
 //

@@ -532,24 +532,21 @@ func (n *Node) nodeEvent(node string, up bool, reason []any) {
 	}
 }
 
-// listen accepts connections on l until it is closed; past
-// Limits.Handshakes handshakes in flight, new ones are closed at once.
+// listen accepts connections on l until it is closed. Past
+// Limits.Handshakes handshakes in flight, the oldest is abandoned.
 func (n *Node) listen(ln net.Listener) {
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
 			return
 		}
-		select {
-		case n.handshakes <- struct{}{}:
-		default:
-			nc.Close()
-			n.warnRated("handshakes", "incoming connection refused: too many handshakes in flight",
-				"from", nc.RemoteAddr().String(), "limit", cap(n.handshakes))
-			continue
+		if old := n.handshakes.add(nc); old != nil {
+			old.Close()
+			n.warnRated("handshakes", "incoming handshake abandoned: too many in flight",
+				"from", old.RemoteAddr().String(), "limit", n.handshakes.limit)
 		}
 		n.wg.Go(func() {
-			defer func() { <-n.handshakes }()
+			defer n.handshakes.done(nc)
 			n.accept(nc)
 		})
 	}
@@ -566,14 +563,19 @@ func (n *Node) accept(nc net.Conn) {
 	token := n.connSeq.Add(1)
 	al, err := aemp.Handshake(ctx, nc, n.handshakeConfig(
 		func(g *aemp.Greeting) error {
-			if l = n.linkTo(g.NodeID, true); l == nil {
+			// The greeting is not proven: look, but make nothing for it
+			// (a stranger claiming ID after ID would fill the links).
+			if l := n.linkTo(g.NodeID, false); l != nil {
+				var err error
+				l.do(func(s *linkState) { err = s.greeted() })
+				return err
+			}
+			return nil
+		},
+		func(r *aemp.Result) error {
+			if l = n.linkTo(r.PeerID, true); l == nil {
 				return errLinkClosed
 			}
-			var err error
-			l.do(func(s *linkState) { err = s.greeted() })
-			return err
-		},
-		func(*aemp.Result) error {
 			var err error
 			l.do(func(s *linkState) { err = s.commit(token) })
 			return err

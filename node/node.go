@@ -56,7 +56,7 @@ type Node struct {
 	keepMu  sync.Mutex
 	keepers map[string]*keeper
 
-	handshakes chan struct{} // a slot per incoming handshake in flight (Limits.Handshakes)
+	handshakes inflight // the incoming handshakes in flight (Limits.Handshakes)
 	rated      rateLog
 
 	ctx    context.Context // ends when the node closes
@@ -88,7 +88,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		inits:      make(map[string]InitFunc),
 		links:      make(map[string]*link),
 		keepers:    make(map[string]*keeper),
-		handshakes: make(chan struct{}, cfg.Limits.Handshakes),
+		handshakes: inflight{limit: cfg.Limits.Handshakes},
 		done:       make(chan struct{}),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -311,11 +311,14 @@ func (n *Node) Eval(port string, fn func(c *Context)) bool {
 // other message or link is affected. Send returns no other error.
 //
 // Outside port context, Send waits while the target port's executor is far
-// behind (Limits.LocalQueue, Limits.QueueBytes) or the link to its node has
-// a full send queue (Limits.SendQueue), which pushes back on a producer
-// that outruns them. In port context (Context.Send) it never waits: a full
-// link queue fails the link instead, and the monitors on that node fire
-// with "send queue full".
+// behind (Limits.LocalQueue, Limits.QueueBytes) or the connection to its
+// node has a full send queue (Limits.SendQueue), which pushes back on a
+// producer that outruns them. In port context (Context.Send) it never
+// waits: a full queue fails the link instead, and the monitors on that
+// node fire with "send queue full". While there is no connection (the link
+// is connecting, or down) Send does not wait either: the link queues up to
+// Limits.SendQueue bytes, and past that fails, dropping the queue and
+// firing the monitors.
 func (n *Node) Send(port string, msg ...any) error { return n.send(port, msg, true) }
 
 // send is Send. A local port gets a converted copy of msg and the remote
