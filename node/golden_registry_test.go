@@ -578,10 +578,19 @@ func TestGoldenPeerSeed(t *testing.T) {
 		// ports first (normal deaths), so its registration of the echo port
 		// (DBReg) is deleted before the link goes; the recorded Perl peer,
 		// stopped with TERM, just went.
-		goldenClose(t, p.n)
+		// A closing node ends its connections with a FIN and waits for the
+		// peer's end: the test's, here, once it has read everything.
+		closed := make(chan error, 1)
+		closeCtx, cancelClose := clock.WithTimeout(context.Background(), clock.Real(), goldenPatience)
+		defer cancelClose()
+		go func() { closed <- p.n.Close(closeCtx) }()
 		w.expectFrame(names, []any{"", "g_upd", "interop_echo", nil, []any{p.port("b")}},
 			"a closing tether node deletes its registrations first")
 		w.expectClosed()
+		w.conn.Close()
+		if err := <-closed; err != nil {
+			t.Fatalf("closing peer: %v", err)
+		}
 	})
 }
 

@@ -430,31 +430,3 @@ func TestCallbacksOfOnePortAreSerial(t *testing.T) {
 		}
 	})
 }
-
-// The port table gives memory back after ports die (issue 12: 106 MiB
-// were held after 2 M ports died).
-func TestPortTableShrinks(t *testing.T) {
-	n, err := node.Start(context.Background(), node.Config{ID: "a", Rand: clock.NewRand(1), Shards: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close(context.Background())
-	echo := n.Port(func(c *node.Context, msg []any) error { c.Send(msg[0].(string)); return nil })
-	before := heapInUse()
-	ports := make([]string, 200_000)
-	for i := range ports {
-		ports[i] = n.Port(nil)
-	}
-	peak := heapInUse()
-	for _, p := range ports {
-		n.Kill(p)
-	}
-	ports = nil
-	if _, err := n.Call(context.Background(), echo); err != nil { // one shard: the kills have run
-		t.Fatal(err)
-	}
-	after := heapInUse()
-	if grew, had := int64(after)-int64(before), int64(peak)-int64(before); grew > had/10 {
-		t.Errorf("200000 ports took %d KiB; after they died, %d KiB are still held", had>>10, grew>>10)
-	}
-}

@@ -218,9 +218,30 @@ func (n *Node) drain(ctx context.Context) {
 		links = append(links, l)
 	}
 	n.linksMu.Unlock()
+	// Then each connection ends as TCP lets it end without loss: what was
+	// queued written, a FIN (CloseWrite), and the peer's end read. (Closing
+	// with the peer's bytes unread would send a RST, and a peer that has
+	// not read all we wrote yet would lose it.)
+	var closing []*conn
 	for _, l := range links {
-		if c := l.current(); c != nil {
-			c.w.Flush(ctx)
+		c := l.current()
+		if c == nil {
+			continue
+		}
+		c.w.Flush(ctx)
+		if cw, ok := c.al.Conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+			closing = append(closing, c)
+		}
+	}
+	// A peer that does not end its side is waited for ConnectTimeout at
+	// most.
+	linger, cancel := clock.WithTimeout(ctx, n.clk, n.cfg.ConnectTimeout)
+	defer cancel()
+	for _, c := range closing {
+		select {
+		case <-c.Done():
+		case <-linger.Done():
+			return
 		}
 	}
 }
