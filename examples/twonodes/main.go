@@ -110,6 +110,13 @@ func run(ctx context.Context, out io.Writer) (err error) {
 		}))
 	})
 	<-watching
+	// A round trip on the same link: the store has taken in the monitor
+	// request (mon1) by the time it answers, so it will tell of the kv
+	// port's death, and the app sees it end normally rather than with the
+	// link.
+	if _, err := app.Call(ctx, port, "get", "answer"); err != nil {
+		return err
+	}
 
 	fmt.Fprintln(out, "store: shutting down")
 	storeUp = false
