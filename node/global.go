@@ -34,6 +34,7 @@ type globals struct {
 	timers  map[*timer]struct{}
 	closed  bool
 	pumping bool
+	idle    chan struct{} // closed when the pump stops, if settle waits for it
 	out     []effect
 }
 
@@ -139,7 +140,33 @@ func (g *globals) pump() {
 		g.mu.Lock()
 	}
 	g.pumping = false
+	if g.idle != nil {
+		close(g.idle)
+		g.idle = nil
+	}
 	g.mu.Unlock()
+}
+
+// settle waits until every send and keep queued so far has been carried
+// out, or ctx ends. A pump that finds another under way leaves its effects
+// to it and returns; a node that closes settles before it flushes its
+// links, so that the deletions its dying ports caused are on the wire.
+func (g *globals) settle(ctx context.Context) {
+	g.pump()
+	g.mu.Lock()
+	if !g.pumping {
+		g.mu.Unlock()
+		return
+	}
+	if g.idle == nil {
+		g.idle = make(chan struct{})
+	}
+	idle := g.idle
+	g.mu.Unlock()
+	select {
+	case <-idle:
+	case <-ctx.Done():
+	}
 }
 
 // up and down are the links' inputs: called with the link's lock held,

@@ -212,6 +212,9 @@ func (n *Node) drain(ctx context.Context) {
 			}
 		}
 	}
+	if n.global != nil {
+		n.global.settle(ctx)
+	}
 	n.linksMu.Lock()
 	links := make([]*link, 0, len(n.links))
 	for _, l := range n.links {
