@@ -37,7 +37,7 @@ func (p *goldenPeer) localName() *regexp.Regexp {
 
 // goldenSpawnName matches the names a node picks for a remote spawn: 10
 // characters, the last one uppercase, then a lowercase counter (Perl's
-// RUNIQ and tether's alike; spec/aemp-wire.md, ID generation).
+// RUNIQ and tether's alike).
 var goldenSpawnName = regexp.MustCompile(`^[0-9A-Za-z]{9}[A-Z][a-z]+$`)
 
 // goldenStartPeer starts a tether node from cfg (normally ID "peer", the

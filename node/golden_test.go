@@ -651,7 +651,7 @@ func TestGoldenTetherAsPerlPeer(t *testing.T) {
 		// quit with and without a reason, die.
 		{file: "13_spawn_cal", overrides: override{
 			`["","kil0","GoProbe00Xe","no_such_port","cannot monitor nonexistent port","peer#GoProbe00Xe"]`: {
-				why: "a spawn of a missing init function makes a port that dies of no_such_init (spec/node.md), " +
+				why: "a spawn of a missing init function makes a port that dies of no_such_init (AnyEvent::MP's spawn), " +
 					"and a tether node remembers its latest deaths: the mon1 right behind the spawn reports " +
 					"that reason, where Perl says no_such_port",
 				frames: []any{[]any{"", "kil0", "GoProbe00Xe", node.ReasonNoSuchInit, "Interop::NoSuch::func"}},

@@ -8,8 +8,7 @@ import (
 	"github.com/tetherkit/tether/clock"
 )
 
-// Identifiers, as AnyEvent::MP 2.x makes them (spec/aemp-wire.md,
-// "ID generation"):
+// Identifiers, as AnyEvent::MP 2.x makes them:
 //
 //   - A node ID is any string without '#' or ';'. Configured IDs expand %n
 //     (the host name) and %u (a random unique string); an ID ending in '/'

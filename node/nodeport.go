@@ -78,8 +78,11 @@ func (n *Node) nodePortRequest(c *Context, msg []any) error {
 	return nil
 }
 
-// request handles a node-port request from node src: the requests of
-// spec/aemp-wire.md §4.5. It is safe for concurrent use.
+// request handles a request to this node's node port from node src: the
+// requests AnyEvent::MP 2.x nodes make of each other's node ports:
+// monitors, kills, relays (snd), spawns, the clock, can and eval (the
+// registry's g_* frames go to the registry instead). It is safe for
+// concurrent use.
 func (n *Node) request(src string, msg []any) {
 	if len(msg) == 0 {
 		return // an empty request: a no-op

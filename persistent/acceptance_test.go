@@ -1,6 +1,7 @@
 package persistent_test
 
-// The acceptance cases of spec/persistent.md, P1–P20: fake clock at t=0, no
+// The acceptance cases P1–P20 of the contract (Async's
+// Persistent_connection, as the package docs give it): fake clock at t=0, no
 // jitter, delay 10 s, Resolve → a unless the case says otherwise.
 
 import (
@@ -362,7 +363,7 @@ func TestP16ConnectedOrFailedToConnectSeesDeduplicatedFailures(t *testing.T) {
 	})
 }
 
-// P17 of the reference is not part of the contract (spec/persistent.md skips it).
+// P17 of the reference is not part of the contract, which skips it.
 
 func TestP18ConnectPanics(t *testing.T) {
 	bubble(t, func(t *testing.T, h *harness) {

@@ -3,8 +3,8 @@
 // nodes can share one network, plus two extensions only Go nodes negotiate
 // (msgpack framing and heartbeats). It has no ports and no node runtime: it
 // turns a net.Conn into an authenticated [Link] and frames into bytes and
-// back. The protocol text is spec/aemp-wire.md; recordings of live Perl
-// nodes (aemp/transcripts) are this package's golden tests.
+// back. Exchanges recorded from live Perl nodes (testdata/transcripts) are
+// this package's golden tests.
 //
 // # A connection
 //

@@ -37,7 +37,7 @@ type Config struct {
 }
 
 // State is one node's part in AnyEvent::MP's registry protocol (global
-// nodes, masters, slaves; spec/aemp-wire.md §4.8), as a pure state
+// nodes, masters, slaves), as a pure state
 // machine: the node feeds it inputs — links up and down, g_* frames,
 // local calls, timers — and carries out the Effects they produce. It does
 // no I/O, reads no clock and starts no goroutine, so a test can drive it
