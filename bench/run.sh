@@ -251,21 +251,30 @@ sec_erlang() {
 
 sec_tether() {
 	if built rpcbench; then
-		if serve tether-rpc tether rpc "$P_RPC" "$BIN/rpcbench" -mode server -addr "127.0.0.1:$P_RPC"; then
-			local srv=$LAST_PID codec
-			for codec in custom reflect; do
-				run_client "tether-rpc-$codec" "$BIN/rpcbench" -mode client -addr "127.0.0.1:$P_RPC" \
-					-dur "$DUR" -warm "$WARM" -codec "$codec"
+		# The plain server and one with a stats handler and an interceptor
+		# at both ends (peer=tether-hooks) run side by side; each workload
+		# runs on both back to back, in an order that alternates with the
+		# round, so that the machine's moods fall on both alike.
+		local srv="" hsrv="" w side order="plain hooks"
+		[ $((ROUND % 2)) = 0 ] && order="hooks plain"
+		serve tether-rpc tether rpc "$P_RPC" "$BIN/rpcbench" -mode server -addr "127.0.0.1:$P_RPC" && srv=$LAST_PID
+		serve tether-rpc-hooks tether rpc "$P_RPC_HOOKS" "$BIN/rpcbench" -mode server -hooks -addr "127.0.0.1:$P_RPC_HOOKS" && hsrv=$LAST_PID
+		for w in unary_c1 unary_cN stream oneway; do
+			for side in $order; do
+				if [ "$side" = plain ] && [ -n "$srv" ]; then
+					run_client "tether-rpc-$w" "$BIN/rpcbench" -mode client -addr "127.0.0.1:$P_RPC" \
+						-dur "$DUR" -warm "$WARM" -workloads "$w"
+				elif [ "$side" = hooks ] && [ -n "$hsrv" ] && [ "$w" != oneway ]; then
+					run_client "tether-rpc-hooks-$w" "$BIN/rpcbench" -mode client -hooks -addr "127.0.0.1:$P_RPC_HOOKS" \
+						-dur "$DUR" -warm "$WARM" -workloads "$w"
+				fi
 			done
+		done
+		[ -n "$hsrv" ] && stop_pid "$hsrv"
+		if [ -n "$srv" ]; then
+			run_client tether-rpc-reflect "$BIN/rpcbench" -mode client -addr "127.0.0.1:$P_RPC" \
+				-dur "$DUR" -warm "$WARM" -codec reflect
 			stop_pid "$srv"
-		fi
-		# The same with a stats handler and an interceptor at both ends
-		# (peer=tether-hooks), next to the plain one in the same run.
-		if serve tether-rpc-hooks tether rpc "$P_RPC_HOOKS" "$BIN/rpcbench" -mode server -hooks -addr "127.0.0.1:$P_RPC_HOOKS"; then
-			local hsrv=$LAST_PID
-			run_client tether-rpc-hooks "$BIN/rpcbench" -mode client -hooks -addr "127.0.0.1:$P_RPC_HOOKS" \
-				-dur "$DUR" -warm "$WARM" -workloads unary_c1,unary_cN,stream
-			stop_pid "$hsrv"
 		fi
 	else
 		fail_line tether rpc all "build failed"
