@@ -57,6 +57,7 @@ type Node struct {
 	keepers map[string]*keeper
 
 	handshakes inflight // the incoming handshakes in flight (Limits.Handshakes)
+	beats      heartbeats
 	rated      rateLog
 
 	ctx    context.Context // ends when the node closes

@@ -6,9 +6,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/tetherkit/tether/clock"
 	"github.com/tetherkit/tether/internal/batch"
 	"github.com/tetherkit/tether/node/aemp"
 )
@@ -34,8 +32,9 @@ type conn struct {
 	// never reused, and a dead port takes nothing).
 	lastName string
 	lastPort *port
-	hbMu     sync.Mutex
-	hb       clock.Timer
+	// The heartbeat's: limit ticks without hearing anything fail the
+	// connection; silent counts them (only the sweep touches it).
+	hbLimit, hbSilent int
 
 	once sync.Once
 	err  error // why it closed
@@ -61,7 +60,7 @@ func (c *conn) start() {
 	n.wg.Go(c.read)
 	if hb := c.al.Heartbeat; hb != nil {
 		limit := max(int((hb.Timeout+hb.Interval-1)/hb.Interval), 1)
-		c.armHeartbeat(hb.Interval, limit, 0)
+		n.beat(c, hb.Interval, limit)
 	}
 }
 
@@ -72,7 +71,8 @@ func (c *conn) sendFrame(frame []any, mayWait bool) {
 		if trace := c.l.n.cfg.Trace; trace != nil {
 			trace(c.l.peer, true, frame)
 		}
-		c.w.Append(func(b []byte) ([]byte, error) { return c.enc.Append(b, frame) })
+		// A heartbeat: the sweep writes it itself (see heartbeats).
+		c.w.AppendHere(func(b []byte) ([]byte, error) { return c.enc.Append(b, frame) })
 		return
 	}
 	port, _ := frame[0].(string)
@@ -254,11 +254,6 @@ func (n *Node) frameLimits() aemp.Limits { return aemp.Limits{MaxFrameSize: n.cf
 func (c *conn) fail(err error) {
 	c.once.Do(func() {
 		c.err = err
-		c.hbMu.Lock()
-		if c.hb != nil {
-			c.hb.Stop()
-		}
-		c.hbMu.Unlock()
 		c.al.Conn.Close()
 		c.w.Close()
 		close(c.done)
@@ -274,33 +269,6 @@ func (c *conn) Close() error { c.fail(errClosedLocally); return nil }
 func (c *conn) Done() <-chan struct{} { return c.done }
 
 var errClosedLocally = errors.New("closed")
-
-// armHeartbeat sends an empty frame every interval and fails the
-// connection after limit intervals without hearing anything — not
-// counting the time the reader spends waiting for this node's own
-// executors (back-pressure is not death).
-func (c *conn) armHeartbeat(interval time.Duration, limit, silent int) {
-	c.hbMu.Lock()
-	defer c.hbMu.Unlock()
-	select {
-	case <-c.done:
-		return
-	default:
-	}
-	c.hb = c.l.n.clk.AfterFunc(interval, func() {
-		if c.heard.Swap(false) || c.stalled.Load() {
-			silent = 0
-		} else {
-			silent++
-		}
-		if silent >= limit {
-			c.fail(fmt.Errorf("heartbeat timeout: nothing heard for %v", time.Duration(limit)*interval))
-			return
-		}
-		c.sendFrame([]any{}, false)
-		c.armHeartbeat(interval, limit, silent)
-	})
-}
 
 // reason is the transport_error text for the connection's end.
 func (c *conn) reason() string {

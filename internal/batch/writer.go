@@ -34,6 +34,7 @@ type Writer struct {
 	busy    bool          // the goroutine is writing to w
 	err     error         // why the writer stopped; nil while running
 	spare   []byte        // the other buffer: the goroutine writes from it while pending fills
+	raw     *rawWriter    // for AppendHere's writes; nil: none
 	roomFor chan struct{} // closed when pending shrinks, if someone waits for room
 	flushed chan struct{} // closed when pending has been written, if someone waits for that
 	wake    chan struct{} // capacity 1: there is something to write, or stop
@@ -52,6 +53,7 @@ func NewWriter(w io.Writer, limit int, fail func(error)) *Writer {
 		fail:  fail,
 		wake:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
+		raw:   newRawWriter(w),
 	}
 	go bw.run()
 	return bw
@@ -105,6 +107,61 @@ func (bw *Writer) lockRoom(ctx context.Context, n int) error {
 func (bw *Writer) Append(build func([]byte) ([]byte, error)) error {
 	bw.mu.Lock()
 	return bw.appendLocked(build)
+}
+
+// AppendHere is Append for a frame that comes alone, its caller awake
+// anyway (a heartbeat): if the writer is idle, the caller writes the frame
+// itself, without blocking, instead of waking the writer goroutine for it;
+// what the socket does not take at once, the goroutine writes. On a
+// connection without a raw socket (TLS, a pipe, a simulated network) it
+// is Append.
+func (bw *Writer) AppendHere(build func([]byte) ([]byte, error)) error {
+	bw.mu.Lock()
+	if bw.raw == nil || bw.err != nil || len(bw.pending) > 0 || bw.busy {
+		return bw.appendLocked(build)
+	}
+	b, err := build(bw.pending)
+	if err != nil {
+		bw.mu.Unlock()
+		return err
+	}
+	bw.pending = b
+	bw.writeHere()
+	return nil
+}
+
+// writeHere writes what is pending from the calling goroutine, with bw.mu
+// held (it unlocks it). The write does not block: what the socket does not
+// take at once, the writer goroutine writes.
+func (bw *Writer) writeHere() {
+	buf := bw.pending
+	bw.pending, bw.spare = bw.spare[:0], nil
+	bw.busy = true
+	bw.mu.Unlock()
+	n := bw.raw.try(buf)
+	bw.mu.Lock()
+	bw.busy = false
+	if n < len(buf) {
+		// The rest goes first, before what others queued meanwhile.
+		rest := make([]byte, 0, len(buf)-n+len(bw.pending))
+		rest = append(append(rest, buf[n:]...), bw.pending...)
+		bw.pending, bw.spare = rest, bw.pending[:0]
+	} else if cap(buf) <= idleKeep {
+		bw.spare = buf[:0]
+	}
+	wake := len(bw.pending) > 0
+	if !wake && bw.flushed != nil {
+		close(bw.flushed)
+		bw.flushed = nil
+	}
+	if bw.roomFor != nil {
+		close(bw.roomFor)
+		bw.roomFor = nil
+	}
+	bw.mu.Unlock()
+	if wake {
+		bw.signal()
+	}
 }
 
 // appendLocked is Append with bw.mu held; it unlocks it.
@@ -230,6 +287,10 @@ func (bw *Writer) loop() error {
 			if bw.err != nil {
 				bw.mu.Unlock()
 				return nil
+			}
+			if bw.busy {
+				bw.mu.Unlock() // a caller is writing (writeHere): it wakes us after
+				break
 			}
 			if len(bw.pending) == 0 {
 				if bw.flushed != nil {
