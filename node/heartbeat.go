@@ -99,7 +99,7 @@ func (c *conn) beat(interval time.Duration) bool {
 		c.hbSilent++
 	}
 	if c.hbSilent >= c.hbLimit {
-		c.fail(fmt.Errorf("heartbeat timeout: nothing heard for %v", time.Duration(c.hbLimit)*interval))
+		c.failHere(fmt.Errorf("heartbeat timeout: nothing heard for %v", time.Duration(c.hbLimit)*interval))
 		return false
 	}
 	c.sendFrame([]any{}, false)

@@ -252,14 +252,32 @@ func (n *Node) frameLimits() aemp.Limits { return aemp.Limits{MaxFrameSize: n.cf
 // from a goroutine of its own: fail may be called with the link's lock
 // held.
 func (c *conn) fail(err error) {
+	if c.end(err) {
+		l := c.l
+		l.n.wg.Go(func() { l.do(func(s *linkState) { s.died(c, c.reason()) }) })
+	}
+}
+
+// failHere is fail for a caller that holds no lock (the heartbeat sweep):
+// the link has been told when it returns, so connections that fail at one
+// instant reach their links in a fixed order.
+func (c *conn) failHere(err error) {
+	if c.end(err) {
+		c.l.do(func(s *linkState) { s.died(c, c.reason()) })
+	}
+}
+
+// end closes the connection with err as the reason, once; it reports
+// whether this call did.
+func (c *conn) end(err error) (ended bool) {
 	c.once.Do(func() {
 		c.err = err
 		c.al.Conn.Close()
 		c.w.Close()
 		close(c.done)
-		l := c.l
-		l.n.wg.Go(func() { l.do(func(s *linkState) { s.died(c, c.reason()) }) })
+		ended = true
 	})
+	return ended
 }
 
 // Close closes the connection.
