@@ -73,7 +73,10 @@
 // shared secret (or TLS), then frames — CBOR or JSON with Perl nodes,
 // msgpack and heartbeats between tether nodes. Each link has a bounded
 // send queue and one writer goroutine that batches frames into few system
-// calls. Its reader only checks each msgpack frame and finds the port it
+// calls. A node sends the heartbeats of all its links together, once per
+// Config.Heartbeat, so that an idle network wakes once per interval, not
+// once per link; a link that hears nothing for Config.HeartbeatTimeout
+// fails ("heartbeat timeout"). Its reader only checks each msgpack frame and finds the port it
 // is for; the messages that arrived together for one port reach its
 // executor as one block of bytes, still encoded, in buffers that are read
 // into again once the executor has decoded them, so decoding runs in
