@@ -242,6 +242,9 @@ func (c *Conn) call(ctx context.Context, info *MethodInfo, req any) (cl *call, s
 		return nil, 0, false, err
 	}
 	id, size := cl.id, cl.size
+	if c.role.ok && c.takeRole() {
+		c.readFor(ctx, cl)
+	}
 	select {
 	case <-cl.done:
 	case <-ctx.Done():
@@ -284,11 +287,18 @@ func (c *Conn) start(ctx context.Context, info *MethodInfo, req any) (*call, err
 	}
 	cl := c.newCallLocked()
 	cl.id, cl.size = id, size
+	alone := len(c.calls) == 0
 	c.calls[id] = cl
 	c.inflight++
 	c.mu.Unlock()
 
-	err = c.w.Write(ctx, b)
+	if alone {
+		// The only call in flight: its request goes out at once, from
+		// here. Calls that overlap go through the writer, which batches.
+		err = c.w.WriteHere(ctx, b)
+	} else {
+		err = c.w.Write(ctx, b)
+	}
 	c.sent()
 	if err != nil {
 		c.forget(cl) // not queued: the peer never sees it
@@ -338,6 +348,7 @@ func (c *Conn) finishCall(id uint64, payload []byte, err error, ran bool) {
 	default:
 		cl.at = c.stamp
 		cl.finish(payload, err, ran)
+		c.answered = true
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"runtime"
@@ -86,6 +85,16 @@ type Conn struct {
 	sending     int  // openings admitted and not yet queued
 	drainSent   bool // we told the peer we start nothing more
 	peerDrained bool // the peer told us
+
+	// The reader's own (whoever holds the read role): alone is set while
+	// the frame being handled is all the reader has, so a call in it may
+	// run inline; readied, once frames have readied other goroutines;
+	// answered, once a frame has answered one of our calls.
+	alone    bool
+	readied  bool
+	answered bool
+	inline   inliner
+	role     readRole
 
 	done    chan struct{} // closed when the reader, writer and heartbeat have stopped
 	heard   atomic.Bool   // a frame arrived since the last heartbeat tick
@@ -167,6 +176,11 @@ func newConn(ctx context.Context, nc net.Conn, cfg Config, how string, shared *b
 		c.shutdown(&ClosedError{Reason: "write failed: " + err.Error()}, false)
 	})
 	c.workers.c = c
+	if c.inline.ok = c.w.CanWriteHere(); c.inline.ok {
+		c.role.ok = len(c.menu) == 0
+		c.role.ch = make(chan error, 1)
+		dog.add(c)
+	}
 	go c.readLoop()
 	c.beat.start(c)
 	if h := cfg.Stats; h != nil {
@@ -268,6 +282,9 @@ func (c *Conn) Close() error {
 // whatever is left fails with ErrClosed. It returns once the connection is
 // closed: nil, or ctx.Err() if work was cut short.
 func (c *Conn) CloseWithReason(ctx context.Context, reason string) error {
+	if c.role.ok {
+		c.reclaim(0) // the peer's answers to the close come unasked
+	}
 	c.mu.Lock()
 	if c.closing == nil {
 		c.closing = &ClosedError{Reason: reason}
@@ -375,6 +392,9 @@ func (c *Conn) shutdown(err *ClosedError, tell bool) {
 	c.cancel()
 	c.beat.stop()
 	c.nc.Close() // ends the reader, which finishes up
+	if c.role.ok {
+		c.reclaim(0) // if no one reads, the reader goroutine does, and finishes up
+	}
 	c.w.Close()
 	for _, cl := range calls {
 		if cl.abandoned { // calls is ours alone now: no one else reads it
@@ -399,6 +419,16 @@ func (c *Conn) shutdown(err *ClosedError, tell bool) {
 // finishes closing.
 func (c *Conn) readLoop() {
 	err := c.read()
+	for err == errReleased {
+		// A caller reads, or no one; the role comes back with nil, or
+		// with the error a caller met.
+		if err = <-c.role.ch; err == nil {
+			err = c.read()
+		}
+	}
+	if err == errHandedOff {
+		return // another goroutine reads now, and finishes up
+	}
 	reason := &ClosedError{Reason: "connection lost: " + err.Error()}
 	var ce *ClosedError
 	if errors.As(err, &ce) {
@@ -418,6 +448,9 @@ func (c *Conn) readLoop() {
 	c.mu.Unlock()
 	c.shutdown(reason, false)
 	<-c.w.Done()
+	if c.inline.ok {
+		dog.remove(c)
+	}
 	if h := c.cfg.Stats; h != nil { // before Done: whoever waits for it finds the event told
 		h.HandleConn(ConnEvent{Conn: c, Closed: true, Err: c.Err()})
 	}
@@ -428,46 +461,82 @@ func (c *Conn) readLoop() {
 // it are handled in place; larger ones are read into a buffer of their own.
 const readBufferSize = 64 << 10
 
-// read reads and handles frames until an error.
+// read reads and handles frames as the reader goroutine until an error,
+// or until it lets reading go (errReleased, errHandedOff).
 func (c *Conn) read() error {
-	var hdr [headerLen]byte
-	stats := c.cfg.Stats != nil
 	for {
-		fresh := stats && c.br.Buffered() == 0 // this read goes to the socket
-		if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
+		if err := c.readFrame(false); err != nil {
 			return err
 		}
-		if fresh {
-			c.stamp = c.now()
-		}
-		c.heard.Store(true)
-		n := int(binary.BigEndian.Uint32(hdr[:]))
-		if n > c.cfg.MaxFrameSize {
-			if err := c.refuseFrame(n, &TooLargeError{Size: n, Max: c.cfg.MaxFrameSize}); err != nil {
-				return err
-			}
+		if c.br.Buffered() > 0 {
 			continue
 		}
-		if n <= c.br.Size() {
-			b, err := c.br.Peek(n)
-			if err != nil {
-				return err
+		if c.answered && c.role.ok {
+			// Let go before the caller answered runs: its next call then
+			// finds the role free.
+			readied := c.readied
+			c.answered, c.readied = false, false // the next holder's, once let go
+			if c.letGo(nil, false) {
+				return errReleased
 			}
-			if err := c.handle(b); err != nil {
-				return err
-			}
-			c.br.Discard(n)
-		} else if err := c.readLarge(n); err != nil {
-			return err
+			c.readied = readied
 		}
-		if c.br.Buffered() == 0 {
+		if c.readied {
 			// The frames read so far have readied callers or workers. Let
 			// them run before the next read, which would otherwise hold
 			// the processor for a system call that finds nothing: measured,
-			// that wait was 3–5 µs of every call's latency.
+			// that wait was 3–5 µs of every call's latency. (After a call
+			// served inline there is no one to let run, and Gosched would
+			// only wake an idle thread.)
 			runtime.Gosched()
+			c.readied = false
 		}
 	}
+}
+
+// readFrame reads and handles one frame. A caller reading (readFor) reads
+// only a frame that fits the read buffer, and leaves the buffer as it was
+// if the read fails: it gives others errLarge and leaves them unread.
+func (c *Conn) readFrame(caller bool) error {
+	fresh := c.cfg.Stats != nil && c.br.Buffered() == 0 // this read goes to the socket
+	hdr, err := c.br.Peek(headerLen)
+	if err != nil {
+		return err
+	}
+	if fresh {
+		c.stamp = c.now()
+	}
+	n := int(binary.BigEndian.Uint32(hdr))
+	inPlace := n <= c.cfg.MaxFrameSize && headerLen+n <= c.br.Size()
+	if !inPlace && caller {
+		return errLarge
+	}
+	c.heard.Store(true)
+	if !inPlace {
+		c.br.Discard(headerLen)
+		c.readied = true
+		if n > c.cfg.MaxFrameSize {
+			return c.refuseFrame(n, &TooLargeError{Size: n, Max: c.cfg.MaxFrameSize})
+		}
+		return c.readLarge(n)
+	}
+	b, err := c.br.Peek(headerLen + n)
+	if err != nil {
+		return err
+	}
+	c.alone = c.br.Buffered() == headerLen+n
+	err = c.handle(b[headerLen:])
+	c.alone = false
+	if err != nil {
+		return err
+	}
+	c.br.Discard(headerLen + n)
+	if !c.inline.has {
+		c.readied = true
+	} else if !c.runInline() {
+		return errHandedOff
+	}
+	return nil
 }
 
 // readLarge reads and handles a frame of n bytes, larger than the read

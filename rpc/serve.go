@@ -70,7 +70,20 @@ func (c *Conn) serveCall(id, idx, timeout uint64, md Metadata, payload []byte) {
 	if !ok {
 		return
 	}
-	c.workers.run(job{h: h, idx: idx, id: id, s: s})
+	j := job{h: h, idx: idx, id: id, s: s}
+	if c.alone && c.inline.ok && c.servingOne() {
+		c.inline.job, c.inline.has = j, true // run once its frame is consumed
+		return
+	}
+	c.workers.run(j)
+}
+
+// servingOne reports whether the call just registered is the only one
+// being served.
+func (c *Conn) servingOne() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.served) == 1
 }
 
 // startServing registers call or stream id with its context, and the
@@ -143,8 +156,9 @@ func (c *Conn) cancelServed(id uint64, cause error) {
 	}
 }
 
-// runJob serves a call or stream on a worker goroutine.
-func (c *Conn) runJob(j job) {
+// runJob serves a call or stream on a worker goroutine, or a call on the
+// reader (inline), whose reply then goes out from here if it can.
+func (c *Conn) runJob(j job, inline bool) {
 	defer c.addInflight(-1) // after the answer is queued: a graceful close waits for it
 	if j.s.stream != nil {
 		c.runStream(j)
@@ -174,7 +188,12 @@ func (c *Conn) runJob(j job) {
 		c.replyFailure(j.id, false, err)
 		return
 	}
-	if err := c.w.Write(c.ctx, b); err != nil {
+	if inline {
+		err = c.w.WriteHere(c.ctx, b)
+	} else {
+		err = c.w.Write(c.ctx, b)
+	}
+	if err != nil {
 		c.log.Debug("reply not sent", "method", j.h.key().String(), "err", err)
 	}
 }
@@ -352,7 +371,7 @@ func (p *workerPool) run(j job) {
 
 func (p *workerPool) work(w chan job, j job) {
 	for {
-		p.c.runJob(j)
+		p.c.runJob(j, false)
 		p.mu.Lock()
 		if p.stopped {
 			p.mu.Unlock()

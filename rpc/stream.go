@@ -263,6 +263,9 @@ func (c *Conn) open(ctx context.Context, info *MethodInfo, req any, stats callSt
 	c.streams[id] = st
 	c.inflight++
 	c.mu.Unlock()
+	if c.role.ok {
+		c.reclaim(0) // the stream's frames come unasked: the reader goroutine reads them
+	}
 
 	err = c.w.Write(ctx, b)
 	c.sent()

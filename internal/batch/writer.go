@@ -119,6 +119,28 @@ func (bw *Writer) Append(build func([]byte) ([]byte, error)) error {
 // is Append.
 func (bw *Writer) AppendHere(build func([]byte) ([]byte, error)) error {
 	bw.mu.Lock()
+	return bw.hereLocked(build)
+}
+
+// WriteHere is Write for a frame its caller expects to go alone — the one
+// call in flight on its connection, say, or its reply: if the writer is
+// idle, the caller writes the frame itself, as AppendHere does, and saves
+// the wake-up of the writer goroutine (a round trip's latency). It waits
+// for room like Write. Frames that come many at a time should go through
+// Write, which batches them.
+func (bw *Writer) WriteHere(ctx context.Context, frame []byte) error {
+	if err := bw.lockRoom(ctx, len(frame)); err != nil {
+		return err
+	}
+	return bw.hereLocked(func(b []byte) ([]byte, error) { return append(b, frame...), nil })
+}
+
+// CanWriteHere reports whether AppendHere and WriteHere may write from
+// their caller: the connection is a socket with a raw connection.
+func (bw *Writer) CanWriteHere() bool { return bw.raw != nil }
+
+// hereLocked is AppendHere with bw.mu held; it unlocks it.
+func (bw *Writer) hereLocked(build func([]byte) ([]byte, error)) error {
 	if bw.raw == nil || bw.err != nil || len(bw.pending) > 0 || bw.busy {
 		return bw.appendLocked(build)
 	}
