@@ -366,6 +366,21 @@ func (n *Node) send(port string, msg []any, mayWait bool) error {
 	return n.sendRemote(node, name, msg, mayWait)
 }
 
+// sendHere is send from a handler that a link's reader runs: a message to
+// another node whose link is up goes out through conn.sendHere.
+func (n *Node) sendHere(port string, msg []any) error {
+	if n.recent.get(port) == nil {
+		if node, name := splitPort(port); node != n.id {
+			if l := n.linkTo(node, true); l != nil {
+				if c := l.cur.Load(); c != nil {
+					return c.sendHere(name, msg)
+				}
+			}
+		}
+	}
+	return n.send(port, msg, false)
+}
+
 func (n *Node) sendLocal(p *port, msg []any, mayWait bool) error {
 	m, err := own(msg)
 	if err != nil {

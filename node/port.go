@@ -70,7 +70,12 @@ func (c *Context) SetDefault(cb Callback) { c.p.cb = cb }
 func (c *Context) Kill(reason ...any) { c.n.shardKill(c.p, reason) }
 
 // Send sends a message, like Node.Send; in port context it never waits.
-func (c *Context) Send(port string, msg ...any) error { return c.n.send(port, msg, false) }
+func (c *Context) Send(port string, msg ...any) error {
+	if c.p.shard.inline { // run by a link's reader: see conn.sendHere
+		return c.n.sendHere(port, msg)
+	}
+	return c.n.send(port, msg, false)
+}
 
 // Monitor monitors port, like Node.Monitor, with Func actions run in this
 // port's context while it lives.

@@ -93,6 +93,18 @@ var errQueueFull = errors.New("send queue full")
 // outside the model, a frame beyond the limits) is not queued: send
 // returns its error, and the link is unaffected.
 func (c *conn) send(port string, msg []any, mayWait bool) error {
+	return c.sendHow(port, msg, mayWait, false)
+}
+
+// sendHere is send from a handler that the link's reader runs on its own
+// goroutine (shard.runNow), in answer to what it just read: if the writer
+// is idle, the frame goes to the socket from here (batch.Writer's
+// AppendHere), sparing the writer goroutine's wake-up on a round trip.
+func (c *conn) sendHere(port string, msg []any) error {
+	return c.sendHow(port, msg, false, true)
+}
+
+func (c *conn) sendHow(port string, msg []any, mayWait, here bool) error {
 	if trace := c.l.n.cfg.Trace; trace != nil {
 		trace(c.l.peer, true, append([]any{port}, msg...))
 	}
@@ -114,9 +126,12 @@ func (c *conn) send(port string, msg []any, mayWait bool) error {
 		return out, err
 	}
 	var err error
-	if mayWait {
+	switch {
+	case mayWait:
 		err = c.w.WriteFunc(c.l.n.ctx, build)
-	} else {
+	case here:
+		err = c.w.AppendHere(build)
+	default:
 		err = c.w.Append(build)
 	}
 	if err != nil {

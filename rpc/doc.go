@@ -104,6 +104,27 @@
 // the read buffer. The benchmarks in the repository's bench directory
 // measure it next to grpc-go, net/rpc and NATS in the same run.
 //
+// A lone round trip skips those goroutines on a TCP or Unix socket. Waking
+// a goroutine is cheap on a busy machine, but on an idle one it means
+// waking a sleeping thread on another CPU, and on a round trip's path that
+// costs as much as the network. So a call that is the only one in flight
+// on its connection is written by its caller; a call that arrives alone at
+// the server (nothing else read and waiting, nothing else being served) is
+// served on the reader goroutine, which writes the reply itself; and on a
+// connection that serves nothing (a client's), the caller reads its own
+// reply when no one else is reading. Calls that overlap go the batched way
+// above. The difference shows only in timing:
+//
+//   - A handler running on the reader holds back the connection's other
+//     frames. If it has not returned after 2–4 ms, a process-wide watchdog
+//     starts another reader, and the handler finishes on its own: a handler
+//     that blocks (even on a call back over the same connection) costs the
+//     connection those milliseconds once, and deadlocks nothing.
+//   - A caller reading its reply stops at its context's end (the read is
+//     interrupted), and leaves reading to the reader goroutine. Frames the
+//     peer sends unasked just after a reply (its close, a heartbeat) are
+//     read within the watchdog's 2–4 ms; a stream's are read at once.
+//
 // # Limits
 //
 // Everything a peer can make this side hold is bounded, and every bound
