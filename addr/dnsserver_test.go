@@ -21,6 +21,7 @@ type testDNS struct {
 	mu        sync.Mutex
 	records   map[string][]dns.RR   // by lower-case FQDN; a key makes the name exist
 	blackhole map[string]*holdQuery // names whose queries are held, see hole
+	clients   []net.Conn            // noDeadlineResolver's connections, closed when the test ends
 }
 
 // startDNS starts a server that is shut down when the test ends.
@@ -51,6 +52,14 @@ func startDNS(t *testing.T) *testDNS {
 		if err := <-served; err != nil {
 			t.Errorf("DNS server: %v", err)
 		}
+		// A lookup left running in the background (cancelDuringLookup) may
+		// wait for an answer to a query the server never got: without
+		// deadlines, only closing its connection ends it.
+		z.mu.Lock()
+		for _, c := range z.clients {
+			c.Close()
+		}
+		z.mu.Unlock()
 	})
 	return z
 }
@@ -146,6 +155,9 @@ func (z *testDNS) noDeadlineResolver() *net.Resolver {
 			if err != nil {
 				return nil, err
 			}
+			z.mu.Lock()
+			z.clients = append(z.clients, c)
+			z.mu.Unlock()
 			return noDeadlineConn{c.(*net.UDPConn)}, nil
 		},
 	}
