@@ -209,3 +209,43 @@ func parseFrame(t *testing.T, b []byte) (kind byte, body, rest []byte) {
 	}
 	return b[0], b[5 : 5+n], b[5+n:]
 }
+
+// WriteHere is AppendHere with Write's wait for room: on an idle writer
+// its caller writes the frame.
+func TestWriteHereWritesOnAnIdleWriter(t *testing.T) {
+	a, b := tcpPair(t)
+	c := &countedConn{TCPConn: a}
+	w := NewWriter(c, 1<<20, nil)
+	defer w.Close()
+	if !w.CanWriteHere() {
+		t.Fatal("a TCP connection cannot be written from the caller")
+	}
+	ctx := context.Background()
+	got := make([]byte, 4)
+	for range 2 {
+		if err := w.WriteHere(ctx, []byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(b, got); err != nil || string(got) != "ping" {
+			t.Fatalf("read %q, %v", got, err)
+		}
+	}
+	if n := c.writes.Load(); n != 0 {
+		t.Fatalf("the writer goroutine wrote %d times; frames on an idle writer should have been written by their caller", n)
+	}
+	// On a connection without a raw socket, it is Write.
+	p1, p2 := net.Pipe()
+	defer p1.Close()
+	defer p2.Close()
+	pw := NewWriter(p1, 1<<20, nil)
+	defer pw.Close()
+	if pw.CanWriteHere() {
+		t.Fatal("a pipe can be written from the caller")
+	}
+	if err := pw.WriteHere(ctx, []byte("pipe")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(p2, got); err != nil || string(got) != "pipe" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+}
