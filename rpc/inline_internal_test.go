@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"runtime"
 	"sync"
@@ -244,5 +245,59 @@ func TestFreeRoleReclaimed(t *testing.T) {
 	var ce *ClosedError
 	if err := client.Err(); !errors.As(err, &ce) || !ce.Remote {
 		t.Fatalf("client's error %v; want closed by the remote side", err)
+	}
+}
+
+// TestReadRoleUnderConcurrency: callers that overlap, some of them
+// cancelled mid-call, against handlers some of which outlast the
+// watchdog's tick, pass the read role and the inline reader around in
+// every order; every call ends (answered, or with its context's error),
+// and the connection works on.
+func TestReadRoleUnderConcurrency(t *testing.T) {
+	var hs Handlers
+	inlEcho.Implement(&hs, func(ctx context.Context, n int64) (int64, error) {
+		if n%7 == 0 { // outlasts a watchdog tick, unless cancelled
+			select {
+			case <-clock.Real().After(3 * time.Millisecond):
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		}
+		return n, nil
+	})
+	client, _ := tcpPair(t, &hs)
+	ctx := patientCtx(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range int64(8) {
+		wg.Go(func() {
+			for i := range int64(200) {
+				n := g*1000 + i
+				cctx, cancel := ctx, context.CancelFunc(func() {})
+				if i%5 == 0 {
+					cctx, cancel = clock.WithTimeout(ctx, clock.Real(), 200*time.Microsecond)
+				}
+				got, err := inlEcho.Call(cctx, client, n)
+				cancel()
+				switch {
+				case err == nil && got != n:
+					errs <- fmt.Errorf("echo %d = %d", n, got)
+					return
+				case err != nil && (i%5 != 0 || ctx.Err() != nil):
+					errs <- fmt.Errorf("echo %d: %w", n, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for i := range int64(20) {
+		if n, err := inlEcho.Call(ctx, client, i+1); err != nil || n != i+1 {
+			t.Fatalf("echo %d afterwards = %d, %v", i+1, n, err)
+		}
 	}
 }
