@@ -283,7 +283,7 @@ func (c *Conn) Close() error {
 // closed: nil, or ctx.Err() if work was cut short.
 func (c *Conn) CloseWithReason(ctx context.Context, reason string) error {
 	if c.role.ok {
-		c.reclaim(0) // the peer's answers to the close come unasked
+		c.reclaim() // the peer's answers to the close come unasked
 	}
 	c.mu.Lock()
 	if c.closing == nil {
@@ -393,7 +393,7 @@ func (c *Conn) shutdown(err *ClosedError, tell bool) {
 	c.beat.stop()
 	c.nc.Close() // ends the reader, which finishes up
 	if c.role.ok {
-		c.reclaim(0) // if no one reads, the reader goroutine does, and finishes up
+		c.reclaim() // if no one reads, the reader goroutine does, and finishes up
 	}
 	c.w.Close()
 	for _, cl := range calls {

@@ -189,7 +189,7 @@ func (d *watchdog) tick() bool {
 			if st := c.role.state.Load(); st&3 == roleFree {
 				any = true
 				if st == c.role.seen {
-					c.reclaim(st)
+					c.reclaimFrom(st)
 				}
 				c.role.seen = st
 			}

@@ -62,29 +62,31 @@ func (c *Conn) takeRole() bool {
 // is answered, ctx ends, a frame is too large to read in place, or the
 // connection fails; then it lets the role go.
 func (c *Conn) readFor(ctx context.Context, cl *call) {
+	// Only a context that can end can interrupt the read: the rest goes
+	// without the lock.
 	var stop func() bool
 	if ctx.Done() != nil {
+		c.mu.Lock()
+		c.role.readingFor = cl
+		c.mu.Unlock()
 		stop = context.AfterFunc(ctx, func() { c.interrupt(cl) })
 	}
-	c.mu.Lock()
-	c.role.readingFor = cl
-	c.mu.Unlock()
 	var err error
 	for len(cl.done) == 0 || c.frameBuffered() {
 		if err = c.readFrame(true); err != nil {
 			break
 		}
 	}
+	interrupted := false
 	if stop != nil {
 		stop()
-	}
-	c.mu.Lock()
-	c.role.readingFor = nil
-	interrupted := c.role.interrupted
-	c.role.interrupted = false
-	c.mu.Unlock()
-	if interrupted {
-		c.nc.SetReadDeadline(time.Time{})
+		c.mu.Lock()
+		c.role.readingFor = nil
+		interrupted, c.role.interrupted = c.role.interrupted, false
+		c.mu.Unlock()
+		if interrupted {
+			c.nc.SetReadDeadline(time.Time{})
+		}
 	}
 	if err == errLarge || interrupted && errors.Is(err, os.ErrDeadlineExceeded) {
 		err = nil
@@ -141,12 +143,13 @@ func (c *Conn) letGo(err error, caller bool) bool {
 	return true
 }
 
-// reclaim gives a role left free to the reader goroutine (the watchdog's
-// and shutdown's way), if it is still free as st says (0: whatever it is).
-func (c *Conn) reclaim(st uint64) {
-	if st == 0 {
-		st = c.role.state.Load()
-	}
+// reclaim gives the role to the reader goroutine if it is free: frames
+// that come unasked are about to, or may, arrive.
+func (c *Conn) reclaim() { c.reclaimFrom(c.role.state.Load()) }
+
+// reclaimFrom is reclaim if the role is still in state st, free (the
+// watchdog's way: st is what it saw two ticks running).
+func (c *Conn) reclaimFrom(st uint64) {
 	if st&3 == roleFree && c.role.state.CompareAndSwap(st, st&^3|roleReader) {
 		c.role.ch <- nil
 	}

@@ -66,32 +66,25 @@ func (c *Conn) serveCall(id, idx, timeout uint64, md Metadata, payload []byte) {
 		c.replyError(id, false, codeUnknownMethod, fmt.Sprintf("no method #%d", idx), 0, 0, 0)
 		return
 	}
-	s, ok := c.startServing(id, timeout, nil, md, payload)
+	s, only, ok := c.startServing(id, timeout, nil, md, payload)
 	if !ok {
 		return
 	}
 	j := job{h: h, idx: idx, id: id, s: s}
-	if c.alone && c.inline.ok && c.servingOne() {
+	if c.alone && c.inline.ok && only {
 		c.inline.job, c.inline.has = j, true // run once its frame is consumed
 		return
 	}
 	c.workers.run(j)
 }
 
-// servingOne reports whether the call just registered is the only one
-// being served.
-func (c *Conn) servingOne() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.served) == 1
-}
-
 // startServing registers call or stream id with its context, and the
 // request's payload for the handler to own. It refuses (with an error
 // reply, and nothing held) when the connection is closing, or when serving
 // it would pass our limits: MaxConcurrentHandlers and MaxRequestBytes on
-// this connection, MaxServerBytes across the server.
-func (c *Conn) startServing(id, timeout uint64, st *serverStream, md Metadata, payload []byte) (*served, bool) {
+// this connection, MaxServerBytes across the server. only reports that
+// nothing else is being served.
+func (c *Conn) startServing(id, timeout uint64, st *serverStream, md Metadata, payload []byte) (s *served, only, ok bool) {
 	size := len(payload)
 	c.mu.Lock()
 	var refuse error
@@ -103,7 +96,7 @@ func (c *Conn) startServing(id, timeout uint64, st *serverStream, md Metadata, p
 	case c.held > 0 && c.held+size > c.cfg.MaxRequestBytes:
 		refuse = resourceExhausted("requests of more than %d bytes held at once", c.cfg.MaxRequestBytes)
 	}
-	s := &served{stream: st, size: size, at: c.stamp}
+	s = &served{stream: st, size: size, at: c.stamp}
 	s.ctx.peer, s.ctx.header = &c.peer, md
 	if refuse == nil {
 		// A large frame has taken its bytes from the server's bound as it
@@ -120,18 +113,19 @@ func (c *Conn) startServing(id, timeout uint64, st *serverStream, md Metadata, p
 	if refuse != nil {
 		c.mu.Unlock()
 		c.replyFailure(id, st != nil, refuse)
-		return nil, false
+		return nil, false, false
 	}
 	s.payload = payload
 	c.held += size
 	c.served[id] = s
 	c.inflight++
+	only = len(c.served) == 1
 	c.mu.Unlock()
 	if timeout > 0 {
 		// The deadline travels as a duration and runs on our clock.
 		s.ctx.setTimeout(c.cfg.Clock, time.Duration(timeout)*time.Microsecond)
 	}
-	return s, true
+	return s, only, true
 }
 
 // unserve forgets call or stream id once its handler has returned, and

@@ -264,7 +264,7 @@ func (c *Conn) open(ctx context.Context, info *MethodInfo, req any, stats callSt
 	c.inflight++
 	c.mu.Unlock()
 	if c.role.ok {
-		c.reclaim(0) // the stream's frames come unasked: the reader goroutine reads them
+		c.reclaim() // the stream's frames come unasked: the reader goroutine reads them
 	}
 
 	err = c.w.Write(ctx, b)
@@ -421,7 +421,7 @@ func (c *Conn) serveStream(id, idx, timeout uint64, md Metadata, payload []byte)
 		return
 	}
 	st := &serverStream{flow: newFlow(c, id, kindStreamCredBk)}
-	s, ok := c.startServing(id, timeout, st, md, payload)
+	s, _, ok := c.startServing(id, timeout, st, md, payload)
 	if !ok {
 		return
 	}

@@ -19,9 +19,9 @@ var ErrClosed = errors.New("batch: writer closed")
 // goroutine. Frames are written whole and in the order their Writes
 // returned. While one batch is being written, the next accumulates, so the
 // batch size adapts to load: one frame at a time when idle, as much as the
-// buffer allows when busy. (AppendHere is the exception: a lone frame on an
-// idle writer, written by its caller; one writer writes at a time either
-// way.)
+// buffer allows when busy. (AppendHere and WriteHere are the exception: a
+// lone frame on an idle writer, written by its caller; one writer writes
+// at a time either way.)
 //
 // The queue is bounded: a Write that would take it past the limit waits
 // for the writer to catch up (or for its context to end), which pushes back
