@@ -15,8 +15,8 @@
 //     link: the growth from the started, unlinked nodes to the mesh,
 //     divided by the links (each link has two ends, both counted);
 //   - idle CPU: the CPU time of the worker processes over -idle, as a
-//     share of one core (tether's links send heartbeats; the plain program
-//     sends nothing);
+//     share of one core: heartbeats, every 10 s on every link end, sent
+//     by each node to all its links together, on both sides;
 //   - ping-pong, idle: the first node pings a node in the second process,
 //     one round trip outstanding: p50 and p99;
 //   - unpaced spread traffic: every node sends -msgs/(N·(N−1)) messages to
@@ -59,7 +59,7 @@ var (
 	ns       = flag.String("n", "10,50,100,200", "numbers of nodes, comma-separated")
 	procs    = flag.Int("procs", 4, "worker processes the nodes are spread over")
 	impls    = flag.String("impl", "tether,tcp", "sides to measure, in order: tether, tcp")
-	idle     = flag.Duration("idle", 20*time.Second, "window for the idle CPU (tether's heartbeats: every 10 s)")
+	idle     = flag.Duration("idle", 20*time.Second, "window for the idle CPU (heartbeats: every 10 s)")
 	msgs     = flag.Int("msgs", 4_000_000, "messages in the unpaced burst, over all links (rounded up to a whole number per pair)")
 	paceRate = flag.Float64("rate", 50_000, "messages/s of the paced traffic, over all links")
 	warm     = flag.Duration("warm", time.Second, "warm-up of the paced traffic and of each ping-pong")

@@ -24,36 +24,35 @@ func table(rs []result) {
 	kib := func(v float64) string { return fmt.Sprintf("%.1f KiB", v/1024) }
 	us := func(v float64) string { return fmt.Sprintf("%.1f µs", v/1000) }
 	rows := []struct {
-		name    string
-		get     func(result) float64
-		show    func(float64) string
-		noRatio bool // the baseline's figure is about nothing
+		name string
+		get  func(result) float64
+		show func(float64) string
 	}{
-		{"time to mesh", func(r result) float64 { return r.mesh.Seconds() }, func(v float64) string { return fmt.Sprintf("%.2f s", v) }, false},
-		{"heap per link (both ends)", func(r result) float64 { return r.heap }, kib, false},
-		{"goroutine stacks per link (both ends)", func(r result) float64 { return r.stack }, kib, false},
-		{"RSS per link (both ends)", func(r result) float64 { return r.rss }, kib, false},
-		{"goroutines per link (both ends)", func(r result) float64 { return r.goroutines }, func(v float64) string { return fmt.Sprintf("%.2f", v) }, false},
-		{fmt.Sprintf("idle CPU, %% of a core (%s)", *idle), func(r result) float64 { return 100 * r.idleCPU }, func(v float64) string { return fmt.Sprintf("%.2f %%", v) }, true},
-		{"ping-pong idle p50", func(r result) float64 { return r.pingIdle[0] * 1000 }, us, false},
-		{"ping-pong idle p99", func(r result) float64 { return r.pingIdle[1] * 1000 }, us, false},
-		{"unpaced spread: msgs/s", func(r result) float64 { return r.unpaced }, rate, false},
-		{"unpaced: CPU per msg", func(r result) float64 { return r.unpacedCPU }, us, false},
-		{"unpaced: msgs per write(2)", func(r result) float64 { return r.unpacedWrite }, func(v float64) string { return fmt.Sprintf("%.1f", v) }, false},
-		{"heap per link after the burst", func(r result) float64 { return r.heapAfter }, kib, false},
-		{fmt.Sprintf("paced %s msgs/s: counted msgs/s", strings.TrimSuffix(rate(*paceRate), "/s")), func(r result) float64 { return r.paced }, rate, false},
-		{"paced: CPU per msg", func(r result) float64 { return r.pacedCPU }, us, false},
-		{"paced: CPU per msg, less the idle CPU", func(r result) float64 { return r.pacedCPU - r.idleCPU*1e9/r.paced }, us, false},
-		{"paced: msgs per write(2)", func(r result) float64 { return r.pacedWrite }, func(v float64) string { return fmt.Sprintf("%.2f", v) }, false},
-		{"ping-pong under paced load p50", func(r result) float64 { return r.pingLoad[0] * 1000 }, us, false},
-		{"ping-pong under paced load p99", func(r result) float64 { return r.pingLoad[1] * 1000 }, us, false},
+		{"time to mesh", func(r result) float64 { return r.mesh.Seconds() }, func(v float64) string { return fmt.Sprintf("%.2f s", v) }},
+		{"heap per link (both ends)", func(r result) float64 { return r.heap }, kib},
+		{"goroutine stacks per link (both ends)", func(r result) float64 { return r.stack }, kib},
+		{"RSS per link (both ends)", func(r result) float64 { return r.rss }, kib},
+		{"goroutines per link (both ends)", func(r result) float64 { return r.goroutines }, func(v float64) string { return fmt.Sprintf("%.2f", v) }},
+		{fmt.Sprintf("idle CPU, %% of a core (%s)", *idle), func(r result) float64 { return 100 * r.idleCPU }, func(v float64) string { return fmt.Sprintf("%.2f %%", v) }},
+		{"ping-pong idle p50", func(r result) float64 { return r.pingIdle[0] * 1000 }, us},
+		{"ping-pong idle p99", func(r result) float64 { return r.pingIdle[1] * 1000 }, us},
+		{"unpaced spread: msgs/s", func(r result) float64 { return r.unpaced }, rate},
+		{"unpaced: CPU per msg", func(r result) float64 { return r.unpacedCPU }, us},
+		{"unpaced: msgs per write(2)", func(r result) float64 { return r.unpacedWrite }, func(v float64) string { return fmt.Sprintf("%.1f", v) }},
+		{"heap per link after the burst", func(r result) float64 { return r.heapAfter }, kib},
+		{fmt.Sprintf("paced %s msgs/s: counted msgs/s", strings.TrimSuffix(rate(*paceRate), "/s")), func(r result) float64 { return r.paced }, rate},
+		{"paced: CPU per msg", func(r result) float64 { return r.pacedCPU }, us},
+		{"paced: CPU per msg, less the idle CPU", func(r result) float64 { return r.pacedCPU - r.idleCPU*1e9/r.paced }, us},
+		{"paced: msgs per write(2)", func(r result) float64 { return r.pacedWrite }, func(v float64) string { return fmt.Sprintf("%.2f", v) }},
+		{"ping-pong under paced load p50", func(r result) float64 { return r.pingLoad[0] * 1000 }, us},
+		{"ping-pong under paced load p99", func(r result) float64 { return r.pingLoad[1] * 1000 }, us},
 	}
 	for _, row := range rows {
 		line := fmt.Sprintf("# %-44s", row.name)
 		for _, r := range rs {
 			line += fmt.Sprintf(" %14s", row.show(row.get(r)))
 		}
-		if len(rs) == 2 && !row.noRatio {
+		if len(rs) == 2 {
 			if a, b := row.get(rs[0]), row.get(rs[1]); b > 0 && a > 0 {
 				line += fmt.Sprintf(" %7.2f×", a/b)
 			}

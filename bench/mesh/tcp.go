@@ -7,19 +7,29 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // tcpMesh is the baseline: the same nodes as a plain Go TCP program would
 // write them. One connection per pair of nodes, frames of a 4-byte length
 // and a 40-byte body, one reading goroutine per connection end, and writes
 // through a bufio.Writer (4 KiB) under a mutex: buffered for a burst
-// (flushed when full and at its end), written at once otherwise.
+// (flushed when full and at its end), written at once otherwise. Like
+// tether's nodes, each node beats all its connections together every
+// tcpBeat, so that the idle CPU of the two sides compares the cost of the
+// same heartbeats.
 type tcpMesh struct {
 	first   int
 	nodes   []*tcpNode
 	counted func()
+	done    chan struct{} // closed by close: the beats stop
 }
+
+// tcpBeat is tether's default heartbeat interval (node.Config.Heartbeat).
+const tcpBeat = 10 * time.Second
 
 type tcpNode struct {
 	index   int
@@ -32,9 +42,10 @@ type tcpNode struct {
 }
 
 type tcpConn struct {
-	c  net.Conn
-	mu sync.Mutex
-	w  *bufio.Writer
+	c     net.Conn
+	mu    sync.Mutex
+	w     *bufio.Writer
+	heard atomic.Bool // a frame arrived since the last beat
 }
 
 const (
@@ -43,10 +54,12 @@ const (
 	kindBench = 'B'
 	kindPing  = 'P'
 	kindPong  = 'Q'
+	kindBeat  = 'H'
 )
 
 func (m *tcpMesh) start(first, count, n int, counted func()) ([]endpoint, error) {
 	m.first, m.counted = first, counted
+	m.done = make(chan struct{})
 	eps := make([]endpoint, count)
 	for li := range count {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -57,6 +70,7 @@ func (m *tcpMesh) start(first, count, n int, counted func()) ([]endpoint, error)
 			conns: make([]*tcpConn, n), changed: make(chan struct{}, 1)}
 		m.nodes = append(m.nodes, nd)
 		go m.accept(nd)
+		go m.beat(nd)
 		eps[li] = endpoint{Addr: ln.Addr().String()}
 	}
 	return eps, nil
@@ -108,6 +122,7 @@ func (m *tcpMesh) read(nd *tcpNode, tc *tcpConn) {
 			tc.c.Close()
 			return
 		}
+		tc.heard.Store(true)
 		switch f[4] {
 		case kindBench:
 			m.counted()
@@ -116,6 +131,30 @@ func (m *tcpMesh) read(nd *tcpNode, tc *tcpConn) {
 			tc.write(f[:], true)
 		case kindPong:
 			nd.pong <- struct{}{}
+		}
+	}
+}
+
+// beat writes a beat frame on each of nd's connections every tcpBeat,
+// as tether's heartbeat sweep does (without failing the silent ones).
+func (m *tcpMesh) beat(nd *tcpNode) {
+	t := clk.NewTicker(tcpBeat)
+	defer t.Stop()
+	f := frame(kindBeat, 0)
+	for {
+		select {
+		case <-m.done:
+			return
+		case <-t.Chan():
+		}
+		nd.mu.Lock()
+		conns := slices.Clone(nd.conns)
+		nd.mu.Unlock()
+		for _, tc := range conns {
+			if tc != nil {
+				tc.heard.Store(false)
+				tc.write(f[:], true)
+			}
 		}
 	}
 }
@@ -222,6 +261,7 @@ func (m *tcpMesh) ping(ctx context.Context, li, j int, seq int64) error {
 }
 
 func (m *tcpMesh) close() {
+	close(m.done)
 	for _, nd := range m.nodes {
 		nd.ln.Close()
 		for _, tc := range nd.conns {
