@@ -138,7 +138,7 @@ func (w *worker) counted() {
 // and the goroutines.
 func (w *worker) stats(heapProfile string) (reply, error) {
 	runtime.GC()
-	runtime.GC() // the second one frees what the first one's finalizers released
+	runtime.GC() // the second one frees what the first one's finalizers released, and what sync.Pools held
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	r := reply{Heap: ms.HeapAlloc, Stack: ms.StackInuse, Goroutines: runtime.NumGoroutine()}

@@ -36,6 +36,7 @@ type Writer struct {
 	busy    bool          // the goroutine is writing to w
 	err     error         // why the writer stopped; nil while running
 	spare   []byte        // the other buffer: the goroutine writes from it while pending fills
+	lastBig int           // the length of the last batch of more than idleKeep bytes
 	raw     *rawWriter    // for AppendHere's writes; nil: none
 	roomFor chan struct{} // closed when pending shrinks, if someone waits for room
 	flushed chan struct{} // closed when pending has been written, if someone waits for that
@@ -170,7 +171,7 @@ func (bw *Writer) writeHere() {
 		rest := make([]byte, 0, len(buf)-n+len(bw.pending))
 		rest = append(append(rest, buf[n:]...), bw.pending...)
 		bw.pending, bw.spare = rest, bw.pending[:0]
-	} else if cap(buf) <= idleKeep {
+	} else if !putBig(buf) {
 		bw.spare = buf[:0]
 	}
 	wake := len(bw.pending) > 0
@@ -198,6 +199,9 @@ func (bw *Writer) appendLocked(build func([]byte) ([]byte, error)) error {
 	wake := len(bw.pending) == 0 && !bw.busy
 	b, err := build(bw.pending)
 	if err == nil {
+		if cap(b) != cap(bw.pending) { // build's append grew the buffer
+			b = bw.grown(b)
+		}
 		bw.pending = b
 	}
 	bw.mu.Unlock()
@@ -205,6 +209,23 @@ func (bw *Writer) appendLocked(build func([]byte) ([]byte, error)) error {
 		bw.signal()
 	}
 	return err
+}
+
+// grown takes b, which build has just grown out of bw.pending, into a
+// big buffer (bigbuf.go) once it passes idleKeep, and gives the array it
+// grew out of back to the pools. bw.mu is held.
+func (bw *Writer) grown(b []byte) []byte {
+	if cap(b) <= idleKeep {
+		return b
+	}
+	putBig(bw.pending)
+	if cap(bw.pending) > idleKeep && cap(b) >= 2*len(b) {
+		return b // append doubled it: room enough
+	}
+	old := b
+	b = takeBig(b, max(2*len(b), 2*bw.lastBig))
+	putBig(old)
+	return b
 }
 
 func (bw *Writer) signal() {
@@ -282,10 +303,6 @@ func (bw *Writer) release() {
 	}
 }
 
-// idleKeep is the most a buffer keeps of its capacity when the writer
-// goes idle: what a burst grew beyond it goes back to the heap.
-const idleKeep = 16 << 10
-
 func (bw *Writer) run() {
 	err := bw.loop()
 	// Done closes before fail runs, so that fail may Close the writer
@@ -321,11 +338,11 @@ func (bw *Writer) loop() error {
 					close(bw.flushed)
 					bw.flushed = nil
 				}
-				// Idle: give back what a burst grew.
-				if cap(bw.pending) > idleKeep {
+				// Idle: give back what a burst grew (bigbuf.go).
+				if putBig(bw.pending) {
 					bw.pending = nil
 				}
-				if cap(bw.spare) > idleKeep {
+				if putBig(bw.spare) {
 					bw.spare = nil
 				}
 				bw.mu.Unlock()
@@ -335,6 +352,9 @@ func (bw *Writer) loop() error {
 			buf := bw.pending
 			bw.pending, bw.spare = bw.spare[:0], nil
 			bw.busy = true
+			if len(buf) > idleKeep {
+				bw.lastBig = len(buf)
+			}
 			if bw.roomFor != nil {
 				close(bw.roomFor)
 				bw.roomFor = nil
