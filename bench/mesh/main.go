@@ -65,7 +65,7 @@ var (
 	warm     = flag.Duration("warm", time.Second, "warm-up of the paced traffic and of each ping-pong")
 	dur      = flag.Duration("dur", 5*time.Second, "measured window of the paced traffic and of each ping-pong")
 	parallel = flag.Int("parallel", 32, "links each process makes at once")
-	heapDir  = flag.String("heapprofile", "", "directory: each worker writes a heap profile of the idle mesh there")
+	heapDir  = flag.String("heapprofile", "", "directory: each worker writes heap profiles of the idle mesh and of the mesh after the unpaced burst there")
 	cpuDir   = flag.String("cpuprofile", "", "directory: each worker writes a CPU profile of the idle window there")
 	isWorker = flag.Bool("worker", false, "run as a worker process (the coordinator starts them)")
 )
@@ -231,7 +231,10 @@ func measure(impl string, n int) (r result, err error) {
 	r.unpaced = float64(total) / el.Seconds()
 	r.unpacedCPU = float64(cpu1-cpu0) / float64(total)
 	r.unpacedWrite = float64(total) / float64(max(w1-w0, 1))
-	after, err := ws.stats("")
+	if *heapDir != "" {
+		profile = filepath.Join(*heapDir, fmt.Sprintf("heap-after-burst-%s-n%d", impl, n))
+	}
+	after, err := ws.stats(profile)
 	if err != nil {
 		return r, err
 	}

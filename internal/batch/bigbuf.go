@@ -22,7 +22,7 @@ import (
 
 // idleKeep is the most a buffer keeps of its capacity when the writer
 // goes idle: a buffer that a burst grew beyond it goes to the pools.
-const idleKeep = 16 << 10
+const idleKeep = 4 << 10
 
 // bigBufs[k] holds buffers of capacity at least 1<<k (and less than
 // 1<<(k+1)), each as a *[]byte.

@@ -8,7 +8,7 @@ import (
 )
 
 func TestTakeBigKeepsBytesAndRoom(t *testing.T) {
-	b := bytes.Repeat([]byte("ab"), idleKeep) // 32 KiB
+	b := bytes.Repeat([]byte("ab"), idleKeep) // twice idleKeep
 	for _, want := range []int{2 * len(b), 3*len(b) + 1, 1 << 20} {
 		got := takeBig(b, want)
 		if !bytes.Equal(got, b) {

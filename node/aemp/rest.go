@@ -36,8 +36,8 @@ func (r *Rest) Join(next Rest) bool {
 }
 
 const (
-	restChunkSize = 32 << 10 // bytes per rest chunk
-	restMaxPooled = 2 << 10  // larger rests get their own allocation
+	restChunkSize = 8 << 10 // bytes per rest chunk
+	restMaxPooled = 2 << 10 // larger rests get their own allocation
 )
 
 // A restChunk is a block of rests, or one large rest. The decoder carving
