@@ -50,7 +50,11 @@ func newConn(l *link, al *aemp.Link, id uint64) *conn {
 		limit: l.n.cfg.Limits.SendQueue,
 		done:  make(chan struct{}),
 	}
-	c.w = batch.NewWriter(al.Conn, c.limit, func(err error) { c.fail(fmt.Errorf("write: %w", err)) })
+	// The writer reports its failure from its own goroutine, which holds no
+	// lock and is not one of the node's: it tells the link itself rather
+	// than start a goroutine, which could come after Close has waited for
+	// the node's last one.
+	c.w = batch.NewWriter(al.Conn, c.limit, func(err error) { c.failHere(fmt.Errorf("write: %w", err)) })
 	return c
 }
 
@@ -273,9 +277,9 @@ func (c *conn) fail(err error) {
 	}
 }
 
-// failHere is fail for a caller that holds no lock (the heartbeat sweep):
-// the link has been told when it returns, so connections that fail at one
-// instant reach their links in a fixed order.
+// failHere is fail for a caller that holds no lock (the heartbeat sweep,
+// the writer's goroutine): the link has been told when it returns, so
+// connections that fail at one instant reach their links in a fixed order.
 func (c *conn) failHere(err error) {
 	if c.end(err) {
 		c.l.do(func(s *linkState) { s.died(c, c.reason()) })
