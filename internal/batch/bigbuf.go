@@ -34,8 +34,9 @@ func putBig(b []byte) bool {
 	if cap(b) <= idleKeep {
 		return false
 	}
-	b = b[:0]
-	bigBufs[bits.Len(uint(cap(b)))-1].Put(&b)
+	p := new([]byte) // here, not &b: that would put every b on the heap
+	*p = b[:0]
+	bigBufs[bits.Len(uint(cap(b)))-1].Put(p)
 	return true
 }
 

@@ -78,3 +78,12 @@ func BenchmarkBurstsWithLulls(b *testing.B) {
 		}
 	}
 }
+
+// Writing a small frame allocates nothing: putBig, called on every batch,
+// allocates only for the big buffers it keeps.
+func TestSmallBuffersStayOffThePools(t *testing.T) {
+	small := make([]byte, 100, idleKeep)
+	if n := testing.AllocsPerRun(100, func() { putBig(small) }); n != 0 {
+		t.Errorf("putBig of a small buffer: %v allocations", n)
+	}
+}
