@@ -9,7 +9,6 @@ import (
 	"net"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -42,10 +41,9 @@ type tcpNode struct {
 }
 
 type tcpConn struct {
-	c     net.Conn
-	mu    sync.Mutex
-	w     *bufio.Writer
-	heard atomic.Bool // a frame arrived since the last beat
+	c  net.Conn
+	mu sync.Mutex
+	w  *bufio.Writer
 }
 
 const (
@@ -122,7 +120,6 @@ func (m *tcpMesh) read(nd *tcpNode, tc *tcpConn) {
 			tc.c.Close()
 			return
 		}
-		tc.heard.Store(true)
 		switch f[4] {
 		case kindBench:
 			m.counted()
@@ -152,7 +149,6 @@ func (m *tcpMesh) beat(nd *tcpNode) {
 		nd.mu.Unlock()
 		for _, tc := range conns {
 			if tc != nil {
-				tc.heard.Store(false)
 				tc.write(f[:], true)
 			}
 		}
