@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+
+	"github.com/tetherkit/tether/node/aemp"
 )
 
 type callResult struct {
@@ -35,9 +37,27 @@ func (n *Node) Call(ctx context.Context, port string, msg ...any) ([]any, error)
 	guard := n.monitor(port, Func(func(reason []any) {
 		deliver(callResult{err: &KilledError{Port: port, Reason: reason}})
 	}), reply)
-	out := make([]any, len(msg), len(msg)+1)
-	copy(out, msg)
-	n.Send(port, append(out, reply.id)...)
+	// msg and the reply port: on the stack for the usual few arguments
+	// (nothing of msg may reach the heap, see Send), in a copy otherwise.
+	var err error
+	if len(msg) < 8 {
+		var buf [8]any
+		for i, v := range msg { // into the array: a copy into a slice would escape
+			buf[i] = v
+		}
+		buf[len(msg)] = reply.id
+		err = n.Send(port, buf[:len(msg)+1]...)
+	} else {
+		var args []any
+		if args, err = aemp.CopyList(msg); err == nil {
+			err = n.Send(port, append(args, reply.id)...)
+		}
+	}
+	if err != nil { // a value outside the model: nothing was sent
+		guard.Stop()
+		n.Kill(reply.id)
+		return nil, err
+	}
 	var r callResult
 	select {
 	case r = <-res:

@@ -184,12 +184,11 @@ func (l *link) send(port string, msg []any, mayWait bool) error {
 	if c := l.cur.Load(); c != nil {
 		return c.send(port, msg, mayWait)
 	}
-	frame := append(append(make([]any, 0, len(msg)+1), port), msg...)
-	norm, err := aemp.NormalizeFrame(frame[1:]) // no copy when msg is in the model already
+	norm, err := aemp.CopyList(msg) // a copy: msg's arguments stay the caller's
 	if err != nil {
 		return err
 	}
-	frame = append(frame[:1], norm...)
+	frame := append([]any{port}, norm...)
 	size, err := frameSize(frame, l.n.frameLimits())
 	if err != nil {
 		return err

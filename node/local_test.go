@@ -17,6 +17,7 @@ import (
 
 	"github.com/tetherkit/tether/clock"
 	"github.com/tetherkit/tether/node"
+	"github.com/tetherkit/tether/node/aemp"
 )
 
 func TestMain(m *testing.M) {
@@ -368,6 +369,49 @@ func TestCall(t *testing.T) {
 		_, err = n.Call(context.Background(), "a#missing", 1)
 		if !errors.As(err, &ke) || ke.Reason[0] != node.ReasonNoSuchPort {
 			t.Fatalf("Call to a missing port = %v", err)
+		}
+		// Many arguments (past the ones Call keeps on its stack) arrive
+		// all, the reply port last.
+		count := n.Port(func(c *node.Context, msg []any) error {
+			c.Send(msg[len(msg)-1].(string), int64(len(msg)-1), msg[len(msg)-2])
+			return nil
+		})
+		for _, args := range [][]any{{}, {1, 2, 3, 4, 5, 6, 7}, {1, 2, 3, 4, 5, 6, 7, 8}, {1, 2, 3, 4, 5, 6, 7, 8, 9, "last"}} {
+			got, err = n.Call(context.Background(), count, append([]any{"x"}, args...)...)
+			if err != nil || len(got) != 2 || got[0] != int64(len(args)+1) {
+				t.Fatalf("Call with %d arguments = %v, %v", len(args)+1, got, err)
+			}
+		}
+		// A value outside the model: the Call fails at once, sending nothing.
+		_, err = n.Call(context.Background(), count, make(chan int))
+		if !errors.Is(err, aemp.ErrNotInModel) {
+			t.Fatalf("Call with a channel = %v", err)
+		}
+	})
+}
+
+// TestLocalSendCopies: a port on the same node gets its own copy of what
+// was sent, as it would from another node: it may change a []byte it got,
+// nested ones too, and the sender may reuse its buffer at once.
+func TestLocalSendCopies(t *testing.T) {
+	inBubble(t, func(t *testing.T, n *node.Node) {
+		buf := []byte("abc")
+		nested := []any{[]byte("xyz")}
+		var got []any
+		p := n.Port(func(c *node.Context, msg []any) error {
+			got = msg
+			msg[0].([]byte)[0] = '!'
+			msg[1].([]any)[0].([]byte)[0] = '!'
+			return nil
+		})
+		n.Send(p, buf, nested)
+		buf[1] = '?' // reused before the port ran
+		synctest.Wait()
+		if string(buf) != "a?c" || string(nested[0].([]byte)) != "xyz" {
+			t.Errorf("the port's changes reached the sender: %q %q", buf, nested[0])
+		}
+		if string(got[0].([]byte)) != "!bc" || string(got[1].([]any)[0].([]byte)) != "!yz" {
+			t.Errorf("the port got %q %q, want its own copies", got[0], got[1].([]any)[0])
 		}
 	})
 }

@@ -100,10 +100,11 @@ func TestTwoNodesExchangeMessages(t *testing.T) {
 }
 
 // TestRemoteSendDoesNotAllocate: a Send to another node keeps neither its
-// argument list nor anything else per message: with values that box for
-// free (a constant string, a small int), the sender allocates nothing, and
-// the receiver about nothing (its slabs and chunks are shared by many
-// messages). If the argument list escaped, each Send would cost one.
+// argument list nor anything in it: the sender allocates nothing, not even
+// the boxes of an int64 and a []byte that a caller's Send would put on the
+// heap if they escaped (one each), and the receiver about nothing (its
+// slabs and chunks are shared by many messages). If the argument list
+// escaped, each Send would cost one more.
 func TestRemoteSendDoesNotAllocate(t *testing.T) {
 	a, b := pair(t)
 	const runs = 20000
@@ -116,7 +117,8 @@ func TestRemoteSendDoesNotAllocate(t *testing.T) {
 		return nil
 	})
 	a.Send(to, "warm", 1) // the link comes up
-	allocs := testing.AllocsPerRun(runs, func() { a.Send(to, "m", 7) })
+	i, payload := int64(1<<40), []byte("abcdefghijklmnop")
+	allocs := testing.AllocsPerRun(runs, func() { i++; a.Send(to, "m", i, payload) })
 	if allocs > 0.5 {
 		t.Errorf("%.2f allocations per remote Send, want about none", allocs)
 	}

@@ -3,7 +3,6 @@ package node
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -110,7 +109,10 @@ func (c *conn) sendHere(port string, msg []any) error {
 
 func (c *conn) sendHow(port string, msg []any, mayWait, here bool) error {
 	if trace := c.l.n.cfg.Trace; trace != nil {
-		trace(c.l.peer, true, append([]any{port}, msg...))
+		// A copy: nothing of msg may outlive the send (see aemp.Copy).
+		if frame, err := aemp.CopyList(msg); err == nil {
+			trace(c.l.peer, true, append([]any{port}, frame...))
+		}
 	}
 	build := func(b []byte) ([]byte, error) {
 		if len(b) > c.limit {
@@ -119,9 +121,9 @@ func (c *conn) sendHow(port string, msg []any, mayWait, here bool) error {
 		out, err := aemp.AppendMessage(c.enc, b, port, msg)
 		if err != nil && errors.Is(err, aemp.ErrNotInModel) {
 			// Encoders take the model and Go's scalars; anything else
-			// (a []string, a struct…) goes through Normalize first, in a
-			// copy, so that msg itself does not escape.
-			norm, nerr := aemp.NormalizeFrame(slices.Clone(msg))
+			// (a []string, a struct…) is converted first, in a copy, so
+			// that nothing of msg escapes.
+			norm, nerr := aemp.CopyList(msg)
 			if nerr != nil {
 				return b, nerr
 			}

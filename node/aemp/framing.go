@@ -3,7 +3,6 @@ package aemp
 import (
 	"bufio"
 	"io"
-	"slices"
 )
 
 // Framing names for the greeting and the auth line.
@@ -37,16 +36,26 @@ type Encoder interface {
 	AppendMessage(dst []byte, port string, msg []any) ([]byte, error)
 }
 
-// AppendMessage is e.AppendMessage(dst, port, msg), except that msg does not
-// escape to the heap: a caller's slice, such as the arguments of a
-// variadic call, can stay on its stack. (A call through the Encoder
-// interface makes the compiler assume that msg escapes; Msgpack's encoder
-// is called directly, and others are given a copy of msg.)
+// AppendMessage is e.AppendMessage(dst, port, msg), except that neither msg
+// nor anything in it escapes to the heap: a caller's slice, such as the
+// arguments of a variadic call, and the values boxed into it can stay on
+// its stack. (A call through the Encoder interface makes the compiler
+// assume that they escape; this package's encoders are called directly,
+// and others are given a deep copy of msg.)
 func AppendMessage(e Encoder, dst []byte, port string, msg []any) ([]byte, error) {
-	if m, ok := e.(*msgpackEncoder); ok {
-		return m.AppendMessage(dst, port, msg)
+	switch x := e.(type) {
+	case *msgpackEncoder:
+		return x.AppendMessage(dst, port, msg)
+	case *cborEncoder:
+		return x.AppendMessage(dst, port, msg)
+	case *jsonEncoder:
+		return x.AppendMessage(dst, port, msg)
 	}
-	return e.AppendMessage(dst, port, slices.Clone(msg))
+	c, err := CopyList(msg)
+	if err != nil {
+		return dst, err
+	}
+	return e.AppendMessage(dst, port, c)
 }
 
 // A Decoder reads frames written back to back in one framing. It is not safe

@@ -111,8 +111,10 @@ func widenInt(v any) (int64, bool) {
 	return int64(u), u <= math.MaxInt64
 }
 
-func tooDeep(v any) *ValueError {
-	return &ValueError{Type: fmt.Sprintf("%T", v), Reason: fmt.Sprintf("nested deeper than %d levels", DefaultMaxDepth)}
+func tooDeep(v any) *ValueError { return tooDeepType(reflect.TypeOf(v)) }
+
+func tooDeepType(t reflect.Type) *ValueError {
+	return &ValueError{Type: t.String(), Reason: "nested deeper than " + strconv.Itoa(DefaultMaxDepth) + " levels"}
 }
 
 func normalizeList(l []any, depth int) ([]any, bool, error) {

@@ -14,36 +14,39 @@ type blob []byte
 type counts map[string]uint16
 type octet uint8
 
+// normalizeCases are values Normalize and Copy convert, and what into.
+var normalizeCases = []struct {
+	in, want any
+}{
+	{nil, nil},
+	{1, int64(1)},
+	{int8(-8), int64(-8)},
+	{int16(-16), int64(-16)},
+	{int32(-32), int64(-32)},
+	{uint(7), int64(7)},
+	{uint8(255), int64(255)},
+	{uint16(65535), int64(65535)},
+	{uint32(1 << 31), int64(1 << 31)},
+	{uint64(math.MaxInt64), int64(math.MaxInt64)},
+	{uintptr(9), int64(9)},
+	{float32(1.5), 1.5},
+	{tag("t"), "t"},
+	{level(-3), int64(-3)},
+	{blob{1, 2}, []byte{1, 2}},
+	{[]string{"a", "b"}, []any{"a", "b"}},
+	{[2]int{1, 2}, []any{int64(1), int64(2)}},
+	{[]int(nil), nil},
+	{map[string]int{"a": 1}, map[string]any{"a": int64(1)}},
+	{counts{"n": 3}, map[string]any{"n": int64(3)}},
+	{map[tag]bool{"x": true}, map[string]any{"x": true}},
+	{[]any{1, []any{uint8(2)}, map[string]any{"f": float32(0.5)}}, []any{int64(1), []any{int64(2)}, map[string]any{"f": 0.5}}},
+	{[][]byte{{1}}, []any{[]byte{1}}},
+	{[2]byte{1, 2}, []byte{1, 2}},
+	{[]octet{3, 4}, []byte{3, 4}},
+}
+
 func TestNormalize(t *testing.T) {
-	cases := []struct {
-		in, want any
-	}{
-		{nil, nil},
-		{1, int64(1)},
-		{int8(-8), int64(-8)},
-		{int16(-16), int64(-16)},
-		{int32(-32), int64(-32)},
-		{uint(7), int64(7)},
-		{uint8(255), int64(255)},
-		{uint16(65535), int64(65535)},
-		{uint32(1 << 31), int64(1 << 31)},
-		{uint64(math.MaxInt64), int64(math.MaxInt64)},
-		{uintptr(9), int64(9)},
-		{float32(1.5), 1.5},
-		{tag("t"), "t"},
-		{level(-3), int64(-3)},
-		{blob{1, 2}, []byte{1, 2}},
-		{[]string{"a", "b"}, []any{"a", "b"}},
-		{[2]int{1, 2}, []any{int64(1), int64(2)}},
-		{[]int(nil), nil},
-		{map[string]int{"a": 1}, map[string]any{"a": int64(1)}},
-		{counts{"n": 3}, map[string]any{"n": int64(3)}},
-		{map[tag]bool{"x": true}, map[string]any{"x": true}},
-		{[]any{1, []any{uint8(2)}, map[string]any{"f": float32(0.5)}}, []any{int64(1), []any{int64(2)}, map[string]any{"f": 0.5}}},
-		{[][]byte{{1}}, []any{[]byte{1}}},
-		{[2]byte{1, 2}, []byte{1, 2}},
-		{[]octet{3, 4}, []byte{3, 4}},
-	}
+	cases := normalizeCases
 	for _, c := range cases {
 		got, err := aemp.Normalize(c.in)
 		if err != nil {
@@ -62,12 +65,17 @@ func TestNormalize(t *testing.T) {
 	}
 }
 
-func TestNormalizeErrors(t *testing.T) {
+// normalizeErrorCases are values Normalize and Copy refuse, and where in
+// them the culprit is.
+func normalizeErrorCases() []struct {
+	in   any
+	path string
+} {
 	cyclic := []any{nil}
 	cyclic[0] = cyclic
 	ch := make(chan int)
 	x := 1
-	cases := []struct {
+	return []struct {
 		in   any
 		path string
 	}{
@@ -83,6 +91,10 @@ func TestNormalizeErrors(t *testing.T) {
 		{map[string][]any{"a": {&x}}, `."a"[0]`},
 		{cyclic, ""},
 	}
+}
+
+func TestNormalizeErrors(t *testing.T) {
+	cases := normalizeErrorCases()
 	for _, c := range cases {
 		_, err := aemp.Normalize(c.in)
 		var ve *aemp.ValueError
