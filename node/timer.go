@@ -3,7 +3,8 @@ package node
 import "time"
 
 // After sends msg to port after d on the node's clock. Stop the guard to
-// cancel.
+// cancel. msg is kept until then, and copied only when sent (see Send):
+// it must not be changed meanwhile.
 func (n *Node) After(d time.Duration, port string, msg ...any) Guard {
 	t := n.clk.AfterFunc(d, func() { n.send(port, msg, false) })
 	return Guard{stop: func() { t.Stop() }}
