@@ -17,7 +17,8 @@ type callResult struct {
 // Call fails with a *KilledError that has the reason; if ctx ends first,
 // with ctx's error; if the node closes, with ErrNodeClosed. The reply port
 // is killed afterwards, and Call returns exactly once: a second reply, or
-// a reply after a failure, is dropped.
+// a reply after a failure, is dropped. A message that cannot travel (see
+// Send) fails the Call at once with Send's error.
 func (n *Node) Call(ctx context.Context, port string, msg ...any) ([]any, error) {
 	res := make(chan callResult, 1)
 	deliver := func(r callResult) {
@@ -53,7 +54,7 @@ func (n *Node) Call(ctx context.Context, port string, msg ...any) ([]any, error)
 			err = n.Send(port, append(args, reply.id)...)
 		}
 	}
-	if err != nil { // a value outside the model: nothing was sent
+	if err != nil { // a message that cannot travel (see Send): nothing was sent
 		guard.Stop()
 		n.Kill(reply.id)
 		return nil, err
