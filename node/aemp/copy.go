@@ -2,7 +2,6 @@ package aemp
 
 import (
 	"bytes"
-	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -17,11 +16,12 @@ import (
 // It accepts what Normalize accepts and refuses what it refuses, with the
 // same *ValueError.
 //
-// Since nothing of v survives in the result, the compiler lets a caller's
-// argument stay on its stack: a function that passes its ...any arguments
-// to Copy, and to nothing that keeps them, saves its callers the boxing of
-// those arguments on the heap. A node's Send owes its zero allocations to
-// this.
+// Since nothing of v but a long string's bytes survives in the result, the
+// compiler lets a caller's argument list, and the values boxed into it,
+// stay on its stack: a function that passes its ...any arguments to
+// CopyList, and to nothing that keeps them, saves its callers the boxing
+// of those arguments on the heap. A node's Send owes its zero allocations
+// to this.
 func Copy(v any) (any, error) { return copyValue(v, 0) }
 
 // CopyList is Copy for each element of l, into a new list.
@@ -96,11 +96,11 @@ func copyReflect(rv reflect.Value, depth int) (any, error) {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		return rv.Int(), nil
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		u := rv.Uint()
-		if u > math.MaxInt64 {
-			return nil, &ValueError{Type: rv.Type().String(), Reason: "integer " + strconv.FormatUint(u, 10) + " overflows int64"}
+		i, err := reflectUint(rv)
+		if err != nil {
+			return nil, err
 		}
-		return int64(u), nil
+		return i, nil
 	case reflect.Float32, reflect.Float64:
 		return rv.Float(), nil
 	case reflect.String:
@@ -115,15 +115,7 @@ func copyReflect(rv reflect.Value, depth int) (any, error) {
 			return nil, nil
 		}
 		if rv.Type().Elem().Kind() == reflect.Uint8 {
-			b := make([]byte, rv.Len())
-			if rv.Kind() == reflect.Slice {
-				copy(b, rv.Bytes())
-			} else {
-				for i := range b {
-					b[i] = byte(rv.Index(i).Uint())
-				}
-			}
-			return b, nil
+			return reflectBytes(rv), nil
 		}
 		if depth+1 > DefaultMaxDepth {
 			return nil, tooDeepType(rv.Type())

@@ -1,7 +1,6 @@
 package aemp
 
 import (
-	"fmt"
 	"math"
 	"reflect"
 	"strconv"
@@ -173,7 +172,11 @@ func normalizeReflect(rv reflect.Value, depth int) (any, bool, error) {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		return rv.Int(), true, nil
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		return normalizeUint(rv.Uint(), rv.Interface())
+		i, err := reflectUint(rv)
+		if err != nil {
+			return nil, false, err
+		}
+		return i, true, nil
 	case reflect.Float32, reflect.Float64:
 		return rv.Float(), true, nil
 	case reflect.String:
@@ -183,15 +186,7 @@ func normalizeReflect(rv reflect.Value, depth int) (any, bool, error) {
 			return nil, true, nil
 		}
 		if rv.Type().Elem().Kind() == reflect.Uint8 {
-			b := make([]byte, rv.Len())
-			if rv.Kind() == reflect.Slice {
-				copy(b, rv.Bytes())
-			} else {
-				for i := range b {
-					b[i] = byte(rv.Index(i).Uint())
-				}
-			}
-			return b, true, nil
+			return reflectBytes(rv), true, nil
 		}
 		depth++
 		if depth > DefaultMaxDepth {
@@ -248,11 +243,28 @@ func modelTypeName(v any) string {
 	return reflect.TypeOf(v).String()
 }
 
-func normalizeUint(u uint64, v any) (any, bool, error) {
+// reflectUint returns rv, of an unsigned kind, as an int64, or the
+// *ValueError of a value beyond int64.
+func reflectUint(rv reflect.Value) (int64, error) {
+	u := rv.Uint()
 	if u > math.MaxInt64 {
-		return nil, false, &ValueError{Type: fmt.Sprintf("%T", v), Reason: "integer " + strconv.FormatUint(u, 10) + " overflows int64"}
+		return 0, &ValueError{Type: rv.Type().String(), Reason: "integer " + strconv.FormatUint(u, 10) + " overflows int64"}
 	}
-	return int64(u), true, nil
+	return int64(u), nil
+}
+
+// reflectBytes returns a copy of the bytes of rv, a slice or an array of a
+// uint8 kind.
+func reflectBytes(rv reflect.Value) []byte {
+	b := make([]byte, rv.Len())
+	if rv.Kind() == reflect.Slice {
+		copy(b, rv.Bytes())
+	} else {
+		for i := range b {
+			b[i] = byte(rv.Index(i).Uint())
+		}
+	}
+	return b
 }
 
 // AtIndex returns err with "[i]" put before the path of a *ValueError, for
