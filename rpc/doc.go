@@ -116,14 +116,16 @@
 // above. The difference shows only in timing:
 //
 //   - A handler running on the reader holds back the connection's other
-//     frames. If it has not returned after 2–4 ms, a process-wide watchdog
-//     starts another reader, and the handler finishes on its own: a handler
-//     that blocks (even on a call back over the same connection) costs the
-//     connection those milliseconds once, and deadlocks nothing.
+//     frames. If it has not returned after 20–40 ms, a process-wide
+//     watchdog starts another reader, and the handler finishes on its own:
+//     a handler that blocks (even on a call back over the same connection)
+//     costs the connection those milliseconds once, and deadlocks nothing.
+//     A method whose handler once ran 1 ms or longer on the reader is
+//     served by workers from then on, on every connection of the Handlers.
 //   - A caller reading its reply stops at its context's end (the read is
 //     interrupted), and leaves reading to the reader goroutine. Frames the
 //     peer sends unasked just after a reply (its close, a heartbeat) are
-//     read within the watchdog's 2–4 ms; a stream's are read at once.
+//     read within the watchdog's 20–40 ms; a stream's are read at once.
 //
 // # Limits
 //

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // methodKey names a method version.
@@ -27,6 +28,10 @@ const (
 type handler struct {
 	info MethodInfo
 	kind handlerKind
+
+	// slow: a run of this handler on a connection's reader took
+	// slowInline or longer, so its calls go to workers (inline.go).
+	slow atomic.Bool
 
 	// decode decodes a request (or message) into a new value of the
 	// method's type, and returns a pointer to it.

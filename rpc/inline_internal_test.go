@@ -30,6 +30,12 @@ var (
 // server end serves hs, the client end nothing.
 func tcpPair(t *testing.T, hs *Handlers) (client, server *Conn) {
 	t.Helper()
+	return tcpPairWith(t, Config{Handlers: hs})
+}
+
+// tcpPairWith is tcpPair with the server end's config.
+func tcpPairWith(t *testing.T, cfg Config) (client, server *Conn) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +54,7 @@ func tcpPair(t *testing.T, hs *Handlers) (client, server *Conn) {
 			srv <- res{nil, err}
 			return
 		}
-		c, err := NewConn(ctx, nc, Config{Handlers: hs})
+		c, err := NewConn(ctx, nc, cfg)
 		srv <- res{c, err}
 	}()
 	nc, err := net.Dial("tcp", l.Addr().String())
@@ -248,22 +254,69 @@ func TestFreeRoleReclaimed(t *testing.T) {
 	}
 }
 
+// TestSlowHandlerLeavesTheReader: a method whose handler once took
+// slowInline on a reader (here on the server's fake clock) is served by
+// workers from then on; the other methods still run inline.
+func TestSlowHandlerLeavesTheReader(t *testing.T) {
+	fake := clock.NewFake(time.Unix(0, 0))
+	var hs Handlers
+	inlEcho.Implement(&hs, func(_ context.Context, n int64) (int64, error) { return n, nil })
+	inlHold.Implement(&hs, func(_ context.Context, n int64) (int64, error) {
+		fake.Advance(slowInline) // the handler takes slowInline, on the server's clock
+		return n, nil
+	})
+	client, server := tcpPairWith(t, Config{Handlers: &hs, Clock: fake})
+	ctx := patientCtx(t)
+	runs := func() uint64 { return server.inline.state.Load() >> 2 }
+	call := func(m *Method[int64, int64], n int64) {
+		t.Helper()
+		if got, err := m.Call(ctx, client, n); err != nil || got != n {
+			t.Fatalf("%s %d = %d, %v", m.Info().Name, n, got, err)
+		}
+	}
+	for i := int64(0); ; i++ { // until hold has run inline once
+		before := runs()
+		call(inlHold, i)
+		if runs() > before {
+			break
+		}
+		if i == 100 {
+			t.Fatal("hold never ran inline")
+		}
+	}
+	before := runs()
+	for i := range int64(20) {
+		call(inlHold, i)
+	}
+	if n := runs() - before; n != 0 {
+		t.Errorf("hold ran inline %d times after it was slow there; want 0", n)
+	}
+	before = runs()
+	for i := range int64(100) {
+		call(inlEcho, i)
+	}
+	if n := runs() - before; n < 50 {
+		t.Errorf("echo ran inline %d times in 100 lone calls; want most", n)
+	}
+}
+
 // TestReadRoleUnderConcurrency: callers that overlap, some of them
-// cancelled mid-call, against handlers some of which outlast the
-// watchdog's tick, pass the read role and the inline reader around in
-// every order; every call ends (answered, or with its context's error),
-// and the connection works on.
+// cancelled mid-call, against a handler that outlasts the watchdog's
+// ticks and one that does not, pass the read role and the inline reader
+// around in every order; every call ends (answered, or with its context's
+// error), and the connection works on.
 func TestReadRoleUnderConcurrency(t *testing.T) {
 	var hs Handlers
-	inlEcho.Implement(&hs, func(ctx context.Context, n int64) (int64, error) {
-		if n%7 == 0 { // outlasts a watchdog tick, unless cancelled
-			select {
-			case <-clock.Real().After(3 * time.Millisecond):
-			case <-ctx.Done():
-				return 0, ctx.Err()
-			}
+	inlEcho.Implement(&hs, func(ctx context.Context, n int64) (int64, error) { return n, nil })
+	inlHold.Implement(&hs, func(ctx context.Context, n int64) (int64, error) {
+		// Outlasts two watchdog ticks, unless cancelled: the first run
+		// inline is taken over, and then hold leaves the reader.
+		select {
+		case <-clock.Real().After(2*watchInterval + time.Millisecond):
+			return n, nil
+		case <-ctx.Done():
+			return 0, ctx.Err()
 		}
-		return n, nil
 	})
 	client, _ := tcpPair(t, &hs)
 	ctx := patientCtx(t)
@@ -277,7 +330,11 @@ func TestReadRoleUnderConcurrency(t *testing.T) {
 				if i%5 == 0 {
 					cctx, cancel = clock.WithTimeout(ctx, clock.Real(), 200*time.Microsecond)
 				}
-				got, err := inlEcho.Call(cctx, client, n)
+				m := inlEcho
+				if n%29 == 0 {
+					m = inlHold
+				}
+				got, err := m.Call(cctx, client, n)
 				cancel()
 				switch {
 				case err == nil && got != n:
