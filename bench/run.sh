@@ -5,7 +5,7 @@
 #
 #   ./run.sh                        # everything, one round (~1 min once built)
 #   BENCH_ROUNDS=3 ./run.sh         # three interleaved rounds; figures are medians
-#   BENCH_ONLY="floor grpc" ./run.sh  # a subset: floor grpc netrpc nats erlang tether
+#   BENCH_ONLY="floor grpc" ./run.sh  # a subset: floor grpc netrpc nats erlang tether placed
 #
 # Everything it runs is in this directory: peers/ (a Go module of its own, so
 # that grpc-go and nats.go stay out of tether's dependencies) and tether's
@@ -30,7 +30,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 WORK="${BENCH_WORK:-${TMPDIR:-/tmp}/tetherbench}"
 DUR_S="${BENCH_DUR_S:-3}"
 WARM_MS="${BENCH_WARM_MS:-500}"
-ONLY="${BENCH_ONLY:-floor grpc netrpc nats erlang tether}"
+ONLY="${BENCH_ONLY:-floor grpc netrpc nats erlang tether placed}"
 ROUNDS="${BENCH_ROUNDS:-1}"
 BASE="${BENCH_PORT_BASE:-17000}"
 BIN="$WORK/bin"
@@ -46,6 +46,7 @@ P_ERL_DIST=$((BASE + 400)) # Erlang distribution: +0 … +10
 P_RPC=$((BASE + 701))      # tether's rpcbench server
 P_RPC_HOOKS=$((BASE + 703)) # the same, with hooks
 P_NODE=$((BASE + 702))     # tether's nodebench node B
+P_PLACED=$((BASE + 704))   # the placed section: floor +0, rpc +1, node +2
 
 DUR="${DUR_S}s"
 WARM="${WARM_MS}ms"
@@ -113,8 +114,10 @@ busy_ports() { # prints those of the given ports that already accept connections
 	echo "$out"
 }
 ROUND=1
+PLACED="" # set by sec_placed: the placement, appended to each workload's name
 emit() { # result lines, marked with the round: stdout and the results file
-	awk -v r="$ROUND" '{ print $0 " round=" r; fflush() }' | tee -a "$RESULTS"
+	awk -v r="$ROUND" -v pl="$PLACED" '{ if (pl != "") sub(/ workload=[^ ]+/, "&@" pl); print $0 " round=" r; fflush() }' |
+		tee -a "$RESULTS"
 }
 fail_line() { # fail_line PEER SUITE WORKLOAD MESSAGE
 	echo "peer=$1 suite=$2 workload=$3 error=\"$4\"" | emit
@@ -161,9 +164,9 @@ build() { # build NAME DIR PACKAGE
 build_all() {
 	local p
 	for p in tcpfloor grpc netrpc nats; do
-		want "${p/tcpfloor/floor}" && build "$p" "$HERE/peers" "./$p"
+		{ want "${p/tcpfloor/floor}" || { [ $p = tcpfloor ] && want placed; }; } && build "$p" "$HERE/peers" "./$p"
 	done
-	if want tether; then
+	if want tether || want placed; then
 		build rpcbench "$HERE" ./rpcbench
 		build nodebench "$HERE" ./nodebench
 	fi
@@ -290,9 +293,50 @@ sec_tether() {
 	fi
 }
 
+# Loopback ping-pong on a small VM is decided first by where the kernel runs
+# the two processes. On one CPU a round trip costs the work of both sides;
+# on two it also costs two cross-CPU wake-ups of an idle CPU, which on a VM
+# are tens of µs each. Left to itself the kernel settles a run in one mode
+# or the other, or between them, and the same program reads 20 µs in one
+# run and 80 µs in the next. This section therefore runs the latency
+# workloads of the floor and of tether with both processes pinned
+# (taskset): "1cpu", both on CPU 0; "2cpu", server on CPU 0 and client on
+# CPU 1. Go takes GOMAXPROCS from the affinity mask, so each process has 1.
+sec_placed() {
+	command -v taskset >/dev/null 2>&1 || { fail_line tcp floor pingpong@1cpu "taskset not found (util-linux)"; return; }
+	local pl sc cc srv
+	for pl in 1cpu 2cpu; do
+		sc=0 cc=0
+		if [ "$pl" = 2cpu ]; then
+			[ "$(nproc)" -ge 2 ] || continue
+			cc=1
+		fi
+		PLACED=$pl
+		if built tcpfloor && serve "tcpfloor-$pl" tcp floor "$P_PLACED" taskset -c "$sc" "$BIN/tcpfloor" -mode server -addr "127.0.0.1:$P_PLACED"; then
+			srv=$LAST_PID
+			run_client "tcpfloor-$pl" taskset -c "$cc" "$BIN/tcpfloor" -mode client -addr "127.0.0.1:$P_PLACED" \
+				-dur "$DUR" -warm "$WARM" -workloads pingpong
+			stop_pid "$srv"
+		fi
+		if built rpcbench && serve "tether-rpc-$pl" tether rpc "$((P_PLACED + 1))" taskset -c "$sc" "$BIN/rpcbench" -mode server -addr "127.0.0.1:$((P_PLACED + 1))"; then
+			srv=$LAST_PID
+			run_client "tether-rpc-$pl" taskset -c "$cc" "$BIN/rpcbench" -mode client -addr "127.0.0.1:$((P_PLACED + 1))" \
+				-dur "$DUR" -warm "$WARM" -workloads unary_c1
+			stop_pid "$srv"
+		fi
+		if built nodebench && serve "tether-node-$pl" tether msg "$((P_PLACED + 2))" taskset -c "$sc" "$BIN/nodebench" -role b -listen "127.0.0.1:$((P_PLACED + 2))"; then
+			srv=$LAST_PID
+			run_client "tether-node-$pl" taskset -c "$cc" "$BIN/nodebench" -role a -connect "127.0.0.1:$((P_PLACED + 2))" \
+				-dur "$DUR" -warm "$WARM" -workloads pingpong
+			stop_pid "$srv"
+		fi
+		PLACED=""
+	done
+}
+
 summary() {
 	echo "# ---- summary ($(date -u +%FT%TZ), $(nproc) cores, dur=${DUR} warm=${WARM}, rounds=${ROUNDS}; median over rounds; lines in $RESULTS)"
-	printf "# %-6s %-14s %-10s %12s %9s %9s %s\n" suite peer workload ops_per_s p50_us p99_us rounds
+	printf "# %-6s %-14s %-14s %12s %9s %9s %s\n" suite peer workload ops_per_s p50_us p99_us rounds
 	awk '
 	function med(list,   n, v, i, j, t) {
 		n = split(list, v, " ")
@@ -314,7 +358,7 @@ summary() {
 			o = (k in ops) ? sprintf("%.0f", med(ops[k])) : "ERROR"
 			m50 = (k in p50) ? sprintf("%.1f", med(p50[k])) : "-"
 			m99 = (k in p99) ? sprintf("%.1f", med(p99[k])) : "-"
-			printf "# %-6s %-14s %-10s %12s %9s %9s %d%s\n", f[1], f[2], f[3], o, m50, m99, rounds[k] + 0, (k in errs) ? " errors=" errs[k] : ""
+			printf "# %-6s %-14s %-14s %12s %9s %9s %d%s\n", f[1], f[2], f[3], o, m50, m99, rounds[k] + 0, (k in errs) ? " errors=" errs[k] : ""
 		}
 	}' "$RESULTS" | sort -s -k2,2
 }
@@ -335,6 +379,7 @@ for ROUND in $(seq 1 "$ROUNDS"); do
 	want nats && sec_nats
 	want erlang && sec_erlang
 	want tether && sec_tether
+	want placed && sec_placed
 done
 cleanup
 summary
