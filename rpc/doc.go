@@ -120,8 +120,9 @@
 //     watchdog starts another reader, and the handler finishes on its own:
 //     a handler that blocks (even on a call back over the same connection)
 //     costs the connection those milliseconds once, and deadlocks nothing.
-//     A method whose handler once ran 1 ms or longer on the reader is
-//     served by workers from then on, on every connection of the Handlers.
+//     When a method's handler runs 1 ms or longer on the reader, the
+//     method's next 64 lone calls (on any connection of its Handlers) are
+//     served by workers, and then one runs on its reader again.
 //   - A caller reading its reply stops at its context's end (the read is
 //     interrupted), and leaves reading to the reader goroutine. Frames the
 //     peer sends unasked just after a reply (its close, a heartbeat) are

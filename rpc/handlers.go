@@ -29,9 +29,9 @@ type handler struct {
 	info MethodInfo
 	kind handlerKind
 
-	// slow: a run of this handler on a connection's reader took
-	// slowInline or longer, so its calls go to workers (inline.go).
-	slow atomic.Bool
+	// skip counts down the lone calls to serve by workers since this
+	// handler last ran slowInline or longer on a reader (inline.go).
+	skip atomic.Int32
 
 	// decode decodes a request (or message) into a new value of the
 	// method's type, and returns a pointer to it.
@@ -40,6 +40,12 @@ type handler struct {
 	call UnaryHandler
 	// stream runs the user's function for a stream.
 	stream StreamHandler
+}
+
+// mayRunInline reports whether a lone call of h may run on its reader:
+// unless h was slow there lately (see skip).
+func (h *handler) mayRunInline() bool {
+	return h.skip.Load() <= 0 || h.skip.Add(-1) < 0
 }
 
 func (h *handler) key() methodKey { return methodKey{h.info.Name, h.info.Version} }

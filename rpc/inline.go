@@ -22,9 +22,12 @@ import (
 // handler's goroutine ends when the handler does. A handler that blocks
 // (on a lock, on a call back over this very connection) thus holds the
 // connection's frames back by 2×watchInterval at most, and changes
-// nothing else. And a method whose handler once took slowInline or longer
-// on a reader is served by workers from then on: a slow handler holds a
-// connection back once, not at every call. The watchdog is one goroutine
+// nothing else. And when a method's handler takes slowInline or longer on
+// a reader, the method's next slowSkip lone calls go to workers, and then
+// one runs on its reader again to see: a slow handler holds its connection
+// back at one call in slowSkip+1, not at every one, and a handler that was
+// slow once (a cold start, a pause of the machine) is soon back on the
+// reader. The watchdog is one goroutine
 // for the process; it ticks only while handlers run inline, and it arms
 // no timer per call (arming one wakes a sleeping thread: the cost saved).
 //
@@ -43,8 +46,11 @@ import (
 const watchInterval = 20 * time.Millisecond
 
 // slowInline is how long a handler may run on a reader before its method
-// leaves the reader for workers.
-const slowInline = time.Millisecond
+// leaves the reader for slowSkip calls.
+const (
+	slowInline = time.Millisecond
+	slowSkip   = 64
+)
 
 // errHandedOff ends a reader goroutine whose reading another one took
 // over.
@@ -80,8 +86,8 @@ func (c *Conn) runInline() bool {
 	dog.busy()
 	start := c.cfg.Clock.Now()
 	c.runJob(j, true)
-	if c.cfg.Clock.Since(start) >= slowInline && !j.h.slow.Load() {
-		j.h.slow.Store(true)
+	if c.cfg.Clock.Since(start) >= slowInline {
+		j.h.skip.Store(slowSkip)
 	}
 	// One of this and the watchdog's CompareAndSwap wins: the reader is
 	// either this goroutine still, or the one the watchdog started (and

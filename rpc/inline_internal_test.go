@@ -7,6 +7,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -254,49 +255,61 @@ func TestFreeRoleReclaimed(t *testing.T) {
 	}
 }
 
-// TestSlowHandlerLeavesTheReader: a method whose handler once took
-// slowInline on a reader (here on the server's fake clock) is served by
-// workers from then on; the other methods still run inline.
+// TestSlowHandlerLeavesTheReader: after a handler takes slowInline on a
+// reader (here on the server's fake clock), its method's next slowSkip
+// lone calls go to workers, then one runs on the reader again, and if
+// that one is quick the method stays there; other methods are not
+// affected.
 func TestSlowHandlerLeavesTheReader(t *testing.T) {
 	fake := clock.NewFake(time.Unix(0, 0))
+	var slow atomic.Bool
 	var hs Handlers
 	inlEcho.Implement(&hs, func(_ context.Context, n int64) (int64, error) { return n, nil })
 	inlHold.Implement(&hs, func(_ context.Context, n int64) (int64, error) {
-		fake.Advance(slowInline) // the handler takes slowInline, on the server's clock
+		if slow.Load() {
+			fake.Advance(slowInline) // the handler takes slowInline, on the server's clock
+		}
 		return n, nil
 	})
 	client, server := tcpPairWith(t, Config{Handlers: &hs, Clock: fake})
 	ctx := patientCtx(t)
 	runs := func() uint64 { return server.inline.state.Load() >> 2 }
-	call := func(m *Method[int64, int64], n int64) {
+	calls := func(m *Method[int64, int64], k int64) (inline uint64) {
 		t.Helper()
-		if got, err := m.Call(ctx, client, n); err != nil || got != n {
-			t.Fatalf("%s %d = %d, %v", m.Info().Name, n, got, err)
-		}
-	}
-	for i := int64(0); ; i++ { // until hold has run inline once
 		before := runs()
-		call(inlHold, i)
-		if runs() > before {
-			break
+		for i := range k {
+			if got, err := m.Call(ctx, client, i); err != nil || got != i {
+				t.Fatalf("%s %d = %d, %v", m.Name(), i, got, err)
+			}
 		}
-		if i == 100 {
-			t.Fatal("hold never ran inline")
+		return runs() - before
+	}
+	// untilInline calls hold until a call runs inline: the first lone
+	// call that may (a call that arrives with another frame does not).
+	untilInline := func(what string) {
+		t.Helper()
+		for i := 0; calls(inlHold, 1) == 0; i++ {
+			if i == 10 {
+				t.Fatalf("%s: hold does not run inline", what)
+			}
 		}
 	}
-	before := runs()
-	for i := range int64(20) {
-		call(inlHold, i)
+	slow.Store(true)
+	untilInline("at first")
+	if n := calls(inlHold, slowSkip); n != 0 {
+		t.Errorf("hold ran inline %d times in the %d calls after it was slow there; want 0", n, slowSkip)
 	}
-	if n := runs() - before; n != 0 {
-		t.Errorf("hold ran inline %d times after it was slow there; want 0", n)
+	untilInline("after the skipped calls") // the probe: slow again
+	if n := calls(inlEcho, 100); n < 50 {
+		t.Errorf("echo ran inline %d times in 100 lone calls while hold was slow; want most", n)
 	}
-	before = runs()
-	for i := range int64(100) {
-		call(inlEcho, i)
+	slow.Store(false)
+	if n := calls(inlHold, slowSkip); n != 0 {
+		t.Errorf("hold ran inline %d times in the %d calls after the slow probe; want 0", n, slowSkip)
 	}
-	if n := runs() - before; n < 50 {
-		t.Errorf("echo ran inline %d times in 100 lone calls; want most", n)
+	untilInline("after the slow probe") // the probe: quick now
+	if n := calls(inlHold, 100); n < 50 {
+		t.Errorf("hold ran inline %d times in 100 lone calls after a quick probe; want most", n)
 	}
 }
 

@@ -71,7 +71,7 @@ func (c *Conn) serveCall(id, idx, timeout uint64, md Metadata, payload []byte) {
 		return
 	}
 	j := job{h: h, idx: idx, id: id, s: s}
-	if c.alone && c.inline.ok && only && !h.slow.Load() {
+	if c.alone && c.inline.ok && only && h.mayRunInline() {
 		c.inline.job, c.inline.has = j, true // run once its frame is consumed
 		return
 	}
