@@ -313,11 +313,13 @@ func TestSpawnLocal(t *testing.T) {
 			return nil
 		})
 		inbox := n.Port(func(_ *node.Context, msg []any) error { r.add("%v", msg[0]); return nil })
-		var initRan atomic.Bool
-		n.Register("flag", func(*node.Context, []any) error { initRan.Store(true); return nil })
-		if n.Spawn(n.ID(), "flag"); initRan.Load() {
-			t.Fatal("init ran before Spawn returned")
-		}
+		// Spawn returns first: an init that cannot finish until Spawn has
+		// returned would deadlock the bubble if Spawn waited for it.
+		spawned, initRan := make(chan struct{}), make(chan struct{})
+		n.Register("flag", func(*node.Context, []any) error { <-spawned; close(initRan); return nil })
+		n.Spawn(n.ID(), "flag")
+		close(spawned)
+		<-initRan
 		adder := n.Spawn(n.ID(), "adder", 40)
 		n.Send(adder, "add", 2, inbox)
 		r.expect(t, "42")

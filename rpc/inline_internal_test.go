@@ -28,10 +28,12 @@ var (
 )
 
 // tcpPair returns the two ends of an rpc connection over loopback TCP: the
-// server end serves hs, the client end nothing.
+// server end serves hs, the client end nothing. The server runs on a fake
+// clock that nothing advances, so that a pause of a loaded machine in the
+// middle of a handler does not make its method slow (slowInline).
 func tcpPair(t *testing.T, hs *Handlers) (client, server *Conn) {
 	t.Helper()
-	return tcpPairWith(t, Config{Handlers: hs})
+	return tcpPairWith(t, Config{Handlers: hs, Clock: clock.NewFake(time.Unix(0, 0))})
 }
 
 // tcpPairWith is tcpPair with the server end's config.
