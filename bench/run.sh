@@ -299,7 +299,8 @@ sec_tether() {
 # are tens of µs each. Left to itself the kernel settles a run in one mode
 # or the other, or between them, and the same program reads 20 µs in one
 # run and 80 µs in the next. This section therefore runs the latency
-# workloads of the floor and of tether with both processes pinned
+# workloads of the floor and of tether (rpc c1 with and without hooks,
+# node ping-pong) with both processes pinned
 # (taskset): "1cpu", both on CPU 0; "2cpu", server on CPU 0 and client on
 # CPU 1. Go takes GOMAXPROCS from the affinity mask, so each process has 1.
 sec_placed() {
@@ -318,12 +319,14 @@ sec_placed() {
 				-dur "$DUR" -warm "$WARM" -workloads pingpong
 			stop_pid "$srv"
 		fi
-		if built rpcbench && serve "tether-rpc-$pl" tether rpc "$((P_PLACED + 1))" taskset -c "$sc" "$BIN/rpcbench" -mode server -addr "127.0.0.1:$((P_PLACED + 1))"; then
-			srv=$LAST_PID
-			run_client "tether-rpc-$pl" taskset -c "$cc" "$BIN/rpcbench" -mode client -addr "127.0.0.1:$((P_PLACED + 1))" \
-				-dur "$DUR" -warm "$WARM" -workloads unary_c1
-			stop_pid "$srv"
-		fi
+		for hooks in "" -hooks; do # rpc, then rpc with hooks (see sec_tether)
+			if built rpcbench && serve "tether-rpc$hooks-$pl" tether rpc "$((P_PLACED + 1))" taskset -c "$sc" "$BIN/rpcbench" -mode server $hooks -addr "127.0.0.1:$((P_PLACED + 1))"; then
+				srv=$LAST_PID
+				run_client "tether-rpc$hooks-$pl" taskset -c "$cc" "$BIN/rpcbench" -mode client $hooks -addr "127.0.0.1:$((P_PLACED + 1))" \
+					-dur "$DUR" -warm "$WARM" -workloads unary_c1
+				stop_pid "$srv"
+			fi
+		done
 		if built nodebench && serve "tether-node-$pl" tether msg "$((P_PLACED + 2))" taskset -c "$sc" "$BIN/nodebench" -role b -listen "127.0.0.1:$((P_PLACED + 2))"; then
 			srv=$LAST_PID
 			run_client "tether-node-$pl" taskset -c "$cc" "$BIN/nodebench" -role a -connect "127.0.0.1:$((P_PLACED + 2))" \

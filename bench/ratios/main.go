@@ -91,6 +91,8 @@ var rows = []row{
 	// the same without: within 5% (issue 11).
 	{"tether-hooks rpc/unary_c1 ops", "tether rpc/unary_c1 ops", false, 0.95},
 	{"tether-hooks rpc/unary_c1 p50", "tether rpc/unary_c1 p50", true, 1.05},
+	{"tether-hooks rpc/unary_c1@1cpu p50", "tether rpc/unary_c1@1cpu p50", true, 1.05},
+	{"tether-hooks rpc/unary_c1@2cpu p50", "tether rpc/unary_c1@2cpu p50", true, 1.05},
 	{"tether-hooks rpc/unary_c64 ops", "tether rpc/unary_c64 ops", false, 0.95},
 	{"tether-hooks rpc/stream ops", "tether rpc/stream ops", false, 0.95},
 }
@@ -177,7 +179,7 @@ func (res results) print(r row) {
 			if r.atMost {
 				met, cmp = judged <= r.target, "≤"
 			}
-			verdict = fmt.Sprintf("%s %.2g× %s%s", cmp, r.target, map[bool]string{true: "met", false: "MISSED"}[met], note)
+			verdict = fmt.Sprintf("%s %.3g× %s%s", cmp, r.target, map[bool]string{true: "met", false: "MISSED"}[met], note)
 		}
 	}
 	var rounds []string
