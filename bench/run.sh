@@ -3,7 +3,7 @@
 # distributed Erlang, the raw TCP floor) in one run, with the same message
 # shapes (README.md here), then the table and the ratios against the targets.
 #
-#   ./run.sh                        # everything, one round (~1 min once built)
+#   ./run.sh                        # everything, one round (~2 min once built)
 #   BENCH_ROUNDS=3 ./run.sh         # three interleaved rounds; figures are medians
 #   BENCH_ONLY="floor grpc" ./run.sh  # a subset: floor grpc netrpc nats erlang tether placed
 #
