@@ -27,9 +27,9 @@ import (
 // one runs on its reader again to see: a slow handler holds its connection
 // back at one call in slowSkip+1, not at every one, and a handler that was
 // slow once (a cold start, a pause of the machine) is soon back on the
-// reader. The watchdog is one goroutine
-// for the process; it ticks only while handlers run inline, and it arms
-// no timer per call (arming one wakes a sleeping thread: the cost saved).
+// reader. The watchdog is one goroutine for the process; it ticks only
+// while handlers run inline, and it arms no timer per call (arming one
+// wakes a sleeping thread: the cost saved).
 //
 // The tick is coarse on purpose. While a timer is due within a few
 // milliseconds, every thread that goes idle sleeps with a timeout, and on
@@ -48,8 +48,8 @@ import (
 // watchInterval is the watchdog's tick.
 const watchInterval = 20 * time.Millisecond
 
-// slowInline is how long a handler may run on a reader before its method
-// leaves the reader for slowSkip calls.
+// slowInline is how long a handler may run on a reader before its
+// method's next slowSkip lone calls go to workers.
 const (
 	slowInline = time.Millisecond
 	slowSkip   = 64
@@ -87,9 +87,9 @@ func (c *Conn) runInline() bool {
 	running, idle := c.inline.run<<2|phaseRunning, c.inline.run<<2|phaseIdle
 	c.inline.state.Store(running)
 	dog.busy()
-	start := c.cfg.Clock.Now()
+	start := c.now()
 	c.runJob(j, true)
-	if c.cfg.Clock.Since(start) >= slowInline {
+	if c.now()-start >= slowInline {
 		j.h.skip.Store(slowSkip)
 	}
 	// One of this and the watchdog's CompareAndSwap wins: the reader is

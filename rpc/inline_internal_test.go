@@ -324,8 +324,9 @@ func TestReadRoleUnderConcurrency(t *testing.T) {
 	var hs Handlers
 	inlEcho.Implement(&hs, func(ctx context.Context, n int64) (int64, error) { return n, nil })
 	inlHold.Implement(&hs, func(ctx context.Context, n int64) (int64, error) {
-		// Outlasts two watchdog ticks, unless cancelled: the first run
-		// inline is taken over, and then hold leaves the reader.
+		// Outlasts two watchdog ticks, unless cancelled: a run inline is
+		// taken over by the watchdog. (tcpPair's server clock stands
+		// still, so hold never counts as slow and keeps running inline.)
 		select {
 		case <-clock.Real().After(2*watchInterval + time.Millisecond):
 			return n, nil
