@@ -66,7 +66,7 @@ var (
 	dur      = flag.Duration("dur", 5*time.Second, "measured window of the paced traffic and of each ping-pong")
 	parallel = flag.Int("parallel", 32, "links each process makes at once")
 	heapDir  = flag.String("heapprofile", "", "directory: each worker writes heap profiles of the idle mesh and of the mesh after the unpaced burst there")
-	cpuDir   = flag.String("cpuprofile", "", "directory: each worker writes a CPU profile of the idle window there")
+	cpuDir   = flag.String("cpuprofile", "", "directory: each worker writes CPU profiles of the idle window and of the unpaced spread there")
 	isWorker = flag.Bool("worker", false, "run as a worker process (the coordinator starts them)")
 )
 
@@ -188,20 +188,14 @@ func measure(impl string, n int) (r result, err error) {
 	r.goroutines = perLink(int64(before.goroutines), int64(meshed.goroutines))
 
 	// Idle.
-	if *cpuDir != "" {
-		if _, err := ws.all(func(k int) command {
-			return command{Op: "cpuprofile", CPUProfile: filepath.Join(*cpuDir, fmt.Sprintf("cpu-idle-%s-n%d-w%d.pprof", impl, n, k))}
-		}); err != nil {
-			return r, err
-		}
+	if err := ws.profile("idle", impl, n); err != nil {
+		return r, err
 	}
 	cpu0, _ := ws.usage()
 	clk.Sleep(*idle)
 	cpu1, _ := ws.usage()
-	if *cpuDir != "" {
-		if _, err := ws.all(func(int) command { return command{Op: "cpuprofile"} }); err != nil {
-			return r, err
-		}
+	if err := ws.profile("", impl, n); err != nil {
+		return r, err
 	}
 	r.idleCPU = float64(cpu1-cpu0) / float64(*idle)
 
@@ -221,6 +215,9 @@ func measure(impl string, n int) (r result, err error) {
 	}); err != nil {
 		return r, err
 	}
+	if err := ws.profile("unpaced", impl, n); err != nil {
+		return r, err
+	}
 	cpu0, w0 := ws.usage()
 	t0 = clk.Now()
 	if _, err := ws.all(func(int) command { return command{Op: "spread", PerTarget: perTarget} }); err != nil {
@@ -228,6 +225,9 @@ func measure(impl string, n int) (r result, err error) {
 	}
 	el := clk.Since(t0)
 	cpu1, w1 := ws.usage()
+	if err := ws.profile("", impl, n); err != nil {
+		return r, err
+	}
 	r.unpaced = float64(total) / el.Seconds()
 	r.unpacedCPU = float64(cpu1-cpu0) / float64(total)
 	r.unpacedWrite = float64(total) / float64(max(w1-w0, 1))

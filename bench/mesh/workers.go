@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -122,6 +123,23 @@ func (ws *workers) stats(profile string) (sample, error) {
 		s.rss += b
 	}
 	return s, nil
+}
+
+// profile makes every worker start a CPU profile of the window named
+// window, in -cpuprofile's directory, or stop the one running when window
+// is empty. Without -cpuprofile it does nothing.
+func (ws *workers) profile(window, impl string, n int) error {
+	if *cpuDir == "" {
+		return nil
+	}
+	_, err := ws.all(func(k int) command {
+		c := command{Op: "cpuprofile"}
+		if window != "" {
+			c.CPUProfile = filepath.Join(*cpuDir, fmt.Sprintf("cpu-%s-%s-n%d-w%d.pprof", window, impl, n, k))
+		}
+		return c
+	})
+	return err
 }
 
 // usage returns the CPU time (ns) and the write system calls of all the
