@@ -8,7 +8,7 @@ import (
 )
 
 func TestTakeBigKeepsBytesAndRoom(t *testing.T) {
-	b := bytes.Repeat([]byte("ab"), idleKeep) // twice idleKeep
+	b := bytes.Repeat([]byte("ab"), poolMin) // twice poolMin
 	for _, want := range []int{2 * len(b), 3*len(b) + 1, 1 << 20} {
 		got := takeBig(b, want)
 		if !bytes.Equal(got, b) {
@@ -21,12 +21,12 @@ func TestTakeBigKeepsBytesAndRoom(t *testing.T) {
 			t.Fatalf("a buffer of cap %d did not go to the pools", cap(got))
 		}
 	}
-	if putBig(make([]byte, 10, idleKeep)) {
+	if putBig(make([]byte, 10, poolMin-1)) {
 		t.Fatal("a small buffer went to the pools")
 	}
 }
 
-// A batch that grows past idleKeep gets room for twice itself (or twice
+// A batch that grows past poolMin gets room for twice itself (or twice
 // the last big batch), so that a stream of batches does not regrow its
 // buffer at every step of append's growth.
 func TestGrownBatchGetsRoom(t *testing.T) {
@@ -34,21 +34,21 @@ func TestGrownBatchGetsRoom(t *testing.T) {
 	defer bw.Close()
 	frame := make([]byte, 1000)
 	bw.mu.Lock()
-	bw.lastBig = 1 << 20
+	bw.lastLen = 1 << 20
 	bigGrows := 0
-	for range 100 { // 100 KB: past idleKeep, below the last big batch
+	for range 100 { // 100 KB: past poolMin, below the last batch
 		c := cap(bw.pending)
 		b := append(bw.pending, frame...)
 		if cap(b) != c {
 			b = bw.grown(b)
-			if c > idleKeep {
+			if c >= poolMin {
 				bigGrows++
 			}
 		}
 		bw.pending = b
 	}
 	if cap(bw.pending) < 2<<20 {
-		t.Errorf("cap %d after the batch passed idleKeep, want at least twice the last big batch", cap(bw.pending))
+		t.Errorf("cap %d after the batch passed poolMin, want at least twice the last batch", cap(bw.pending))
 	}
 	if bigGrows > 0 {
 		t.Errorf("the big buffer grew %d times", bigGrows)
@@ -82,7 +82,7 @@ func BenchmarkBurstsWithLulls(b *testing.B) {
 // Writing a small frame allocates nothing: putBig, called on every batch,
 // allocates only for the big buffers it keeps.
 func TestSmallBuffersStayOffThePools(t *testing.T) {
-	small := make([]byte, 100, idleKeep)
+	small := make([]byte, 100, poolMin-1)
 	if n := testing.AllocsPerRun(100, func() { putBig(small) }); n != 0 {
 		t.Errorf("putBig of a small buffer: %v allocations", n)
 	}

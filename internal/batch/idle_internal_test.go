@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"io"
 	"sync"
 	"testing"
 )
@@ -28,8 +29,55 @@ func TestIdleWriterGivesBuffersBack(t *testing.T) {
 	}
 	bw.mu.Lock()
 	defer bw.mu.Unlock()
-	if cap(bw.pending) > idleKeep || cap(bw.spare) > idleKeep {
-		t.Fatalf("idle buffers of %d and %d bytes, want at most %d each", cap(bw.pending), cap(bw.spare), idleKeep)
+	if cap(bw.pending) >= poolMin || cap(bw.spare) >= poolMin {
+		t.Fatalf("idle buffers of %d and %d bytes, want less than %d each", cap(bw.pending), cap(bw.spare), poolMin)
+	}
+}
+
+// A writer that went idle after a batch takes room for one like it when
+// frames come again, rather than grow a buffer from nothing, step by step.
+func TestIdleWriterTakesRoomForItsNextBatch(t *testing.T) {
+	bw := NewWriter(io.Discard, 64<<20, nil)
+	defer bw.Close()
+	frame := make([]byte, 100)
+	ctx := context.Background()
+	for round := range 3 {
+		// One batch of 3000 bytes: busy (as if a caller were writing) keeps
+		// the writer goroutine off it until it is whole.
+		bw.mu.Lock()
+		bw.busy = true
+		grows := 0
+		for range 30 {
+			c := cap(bw.pending)
+			if err := bw.appendLocked(func(b []byte) ([]byte, error) { return append(b, frame...), nil }); err != nil {
+				t.Fatal(err)
+			}
+			bw.mu.Lock()
+			if cap(bw.pending) != c {
+				grows++
+			}
+		}
+		bw.busy = false
+		bw.mu.Unlock()
+		bw.signal()
+		if err := bw.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case round == 0 && grows < 3:
+			t.Fatalf("the first batch grew its buffer %d times: the test tests nothing", grows)
+		case round > 0 && grows > 1:
+			t.Errorf("batch %d grew its buffer %d times, want at most once (the room it takes first)", round, grows)
+		}
+		bw.mu.Lock()
+		if bw.lastLen != 3000 {
+			t.Errorf("lastLen %d, want 3000", bw.lastLen)
+		}
+		idle := cap(bw.pending) < poolMin && cap(bw.spare) < poolMin
+		bw.mu.Unlock()
+		if !idle {
+			t.Errorf("batch %d: the idle writer kept its big buffers", round)
+		}
 	}
 }
 

@@ -36,7 +36,7 @@ type Writer struct {
 	busy    bool          // the goroutine is writing to w
 	err     error         // why the writer stopped; nil while running
 	spare   []byte        // the other buffer: the goroutine writes from it while pending fills
-	lastBig int           // the length of the last batch of more than idleKeep bytes
+	lastLen int           // the length of the last batch written
 	raw     *rawWriter    // for AppendHere's writes; nil: none
 	roomFor chan struct{} // closed when pending shrinks, if someone waits for room
 	flushed chan struct{} // closed when pending has been written, if someone waits for that
@@ -197,6 +197,11 @@ func (bw *Writer) appendLocked(build func([]byte) ([]byte, error)) error {
 		return err
 	}
 	wake := len(bw.pending) == 0 && !bw.busy
+	if len(bw.pending) == 0 && bw.lastLen > poolMin/2 && cap(bw.pending) < bw.lastLen {
+		// Room for a batch like the last one (bigbuf.go).
+		putBig(bw.pending)
+		bw.pending = takeBig(nil, bw.lastLen)
+	}
 	b, err := build(bw.pending)
 	if err == nil {
 		if cap(b) != cap(bw.pending) { // build's append grew the buffer
@@ -212,18 +217,18 @@ func (bw *Writer) appendLocked(build func([]byte) ([]byte, error)) error {
 }
 
 // grown takes b, which build has just grown out of bw.pending, into a
-// big buffer (bigbuf.go) once it passes idleKeep, and gives the array it
+// big buffer (bigbuf.go) once it reaches poolMin, and gives the array it
 // grew out of back to the pools. bw.mu is held.
 func (bw *Writer) grown(b []byte) []byte {
-	if cap(b) <= idleKeep {
+	if cap(b) < poolMin {
 		return b
 	}
 	putBig(bw.pending)
-	if cap(bw.pending) > idleKeep && cap(b) >= 2*len(b) {
+	if cap(bw.pending) >= poolMin && cap(b) >= 2*len(b) {
 		return b // append doubled it: room enough
 	}
 	old := b
-	b = takeBig(b, max(2*len(b), 2*bw.lastBig))
+	b = takeBig(b, max(2*len(b), 2*bw.lastLen))
 	putBig(old)
 	return b
 }
@@ -352,9 +357,7 @@ func (bw *Writer) loop() error {
 			buf := bw.pending
 			bw.pending, bw.spare = bw.spare[:0], nil
 			bw.busy = true
-			if len(buf) > idleKeep {
-				bw.lastBig = len(buf)
-			}
+			bw.lastLen = len(buf)
 			if bw.roomFor != nil {
 				close(bw.roomFor)
 				bw.roomFor = nil

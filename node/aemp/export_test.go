@@ -38,3 +38,11 @@ func RestOf(b []byte) Rest { return Rest{c: &restChunk{buf: b}, end: len(b)} }
 
 // ChunkOf identifies the chunk r was carved from (nil: none).
 func ChunkOf(r Rest) any { return r.c }
+
+// HeldChunk is the chunk d carves its next rest from (nil: none held).
+func HeldChunk(d LazyDecoder) any {
+	if c := d.(*msgpackDecoder).rests.c; c != nil {
+		return c
+	}
+	return nil
+}

@@ -59,6 +59,11 @@ func (d *msgpackDecoder) DecodeLazy() ([]any, []byte, Rest, error) {
 	}
 	rest := d.rests.carve(count, body)
 	_, _ = d.r.Discard(n) // buffered: cannot fail; to stays valid until the next read
+	if d.r.Buffered() == 0 {
+		// The next frame may be a while: let the chunk go rather than
+		// hold it, mostly empty, for as long as the link stays quiet.
+		d.rests.release()
+	}
 	return nil, to, rest, nil
 }
 

@@ -254,3 +254,62 @@ func TestRestChunksRecycle(t *testing.T) {
 		t.Errorf("the decoder took %d chunks, %d of them new: they are not recycled", taken, len(chunks))
 	}
 }
+
+// TestQuietDecoderLetsChunkGo: a decoder that has decoded all it read —
+// its link gone quiet — holds no chunk of rests, and a rest it carved
+// before stays whole until unpacked, while the decoder carves new ones
+// from other chunks.
+func TestQuietDecoderLetsChunkGo(t *testing.T) {
+	frames := [][]any{
+		{"p", "one", int64(1) << 40, []byte("abcdefghijklmnop")},
+		{"p", "two", int64(2) << 40, []byte("qrstuvwxyzabcdef")},
+		{"p", "three", int64(3) << 40},
+	}
+	var reads [][]byte // a frame per read, as a quiet link delivers them
+	for _, fr := range frames {
+		var b bytes.Buffer
+		if err := aemp.Msgpack.NewEncoder(&b, aemp.Limits{}).Encode(fr); err != nil {
+			t.Fatal(err)
+		}
+		reads = append(reads, b.Bytes())
+	}
+	dec := aemp.Msgpack.NewDecoder(bufio.NewReader(&readByRead{reads: reads}), aemp.Limits{}).(aemp.LazyDecoder)
+	u := aemp.NewUnpacker(aemp.Limits{})
+	var held []aemp.Rest
+	for i := range frames {
+		_, _, rest, err := dec.DecodeLazy()
+		if err != nil || rest.Len() == 0 {
+			t.Fatalf("frame %d: rest of %d bytes, %v", i, rest.Len(), err)
+		}
+		if dec.Buffered() != 0 {
+			t.Fatalf("frame %d: %d bytes still buffered: the test tests nothing", i, dec.Buffered())
+		}
+		if c := aemp.HeldChunk(dec); c != nil {
+			t.Errorf("frame %d: the decoder still holds its chunk with nothing buffered", i)
+		}
+		held = append(held, rest)
+	}
+	for i := range held {
+		msg, err := u.Unpack(&held[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := frames[i][1:]; !equal(msg, want, false) {
+			t.Errorf("message %d = %s, want %s", i, show(msg), show(want))
+		}
+	}
+}
+
+// readByRead returns one of its reads per Read.
+type readByRead struct{ reads [][]byte }
+
+func (r *readByRead) Read(p []byte) (int, error) {
+	if len(r.reads) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.reads[0])
+	if r.reads[0] = r.reads[0][n:]; len(r.reads[0]) == 0 {
+		r.reads = r.reads[1:]
+	}
+	return n, nil
+}

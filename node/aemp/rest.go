@@ -79,15 +79,25 @@ func (s *restSlab) carve(count int, body []byte) Rest {
 		return Rest{c: &restChunk{buf: b}, end: len(b)}
 	}
 	if s.c == nil || size > restChunkSize-s.used {
-		if s.c != nil {
-			s.c.settle(s.used) // the decoder moves on
-		}
-		s.c, s.used = restChunks.Get().(*restChunk), 0
+		s.release() // the decoder moves on
+		s.c = restChunks.Get().(*restChunk)
 	}
 	start := s.used
 	b := append(mp.AppendArrayHead(s.c.buf[start:start], count), body...)
 	s.used += len(b)
 	return Rest{c: s.c, off: start, end: s.used}
+}
+
+// release lets the chunk go: it returns to the pool once what was carved
+// from it has been unpacked, and the next carve takes another. A decoder
+// whose link goes quiet releases its chunk, so that a thousand quiet links
+// do not hold a thousand chunks, and the chunks of a burst spread over
+// many links are the same few, recycled.
+func (s *restSlab) release() {
+	if s.c != nil {
+		s.c.settle(s.used)
+		s.c, s.used = nil, 0
+	}
 }
 
 // An Unpacker decodes the rests that a LazyDecoder left encoded. It keeps
